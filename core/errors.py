@@ -18,7 +18,7 @@ class UnknownNameError(SparringError, KeyError):
 
     def __init__(self, kind: str, name: object, known: Iterable[str], hint: str = "") -> None:
         known = sorted(known)
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
         message = f"unknown {kind} {name!r}"
         if close:
             message += f"; did you mean {' or '.join(repr(c) for c in close)}?"

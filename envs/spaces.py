@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import string
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -88,16 +89,47 @@ def _create(space: UnicodeText, n: int = 1, ctx: ModuleType = mp) -> Any:
     return ctx.Array("B", n * _slot_size(space))
 
 
-@_shm.read_from_shared_memory.register(UnicodeText)
-def _read(space: UnicodeText, shared_memory: Any, n: int = 1) -> tuple[str, ...]:
-    buffer = memoryview(shared_memory.get_obj()).cast("B")
-    size = _slot_size(space)
-    texts = []
-    for i in range(n):
-        start = i * size
+class SharedTexts(Sequence):
+    """A live view of the texts in a shared-memory buffer, decoded when read.
+
+    ``AsyncVectorEnv`` reads its shared buffer once, at construction, and expects a *view* that later
+    writes show through (true of numpy arrays, impossible for a tuple of immutable strings — the
+    reason Gymnasium's own Text transport returns blank strings). This view decodes on access, and
+    ``deepcopy`` (which the vector env applies before returning observations) yields a plain tuple.
+    """
+
+    def __init__(self, space: UnicodeText, shared_memory: Any, n: int) -> None:
+        self._space, self._memory, self._n = space, shared_memory, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._read(i) for i in range(*index.indices(self._n)))
+        if not -self._n <= index < self._n:
+            raise IndexError(index)
+        return self._read(index % self._n)
+
+    def _read(self, i: int) -> str:
+        buffer = memoryview(self._memory.get_obj()).cast("B")
+        start = i * _slot_size(self._space)
         length = int.from_bytes(buffer[start : start + 4], "little")
-        texts.append(bytes(buffer[start + 4 : start + 4 + length]).decode("utf-8"))
-    return tuple(texts)
+        return bytes(buffer[start + 4 : start + 4 + length]).decode("utf-8")
+
+    def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __eq__(self, other: Any) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __repr__(self) -> str:
+        return f"SharedTexts({tuple(self)!r})"
+
+
+@_shm.read_from_shared_memory.register(UnicodeText)
+def _read(space: UnicodeText, shared_memory: Any, n: int = 1) -> SharedTexts:
+    return SharedTexts(space, shared_memory, n)
 
 
 @_shm.write_to_shared_memory.register(UnicodeText)

@@ -1,0 +1,89 @@
+"""Baseline agents: random (uniform over admissible actions) and oracle (the env's scripted expert)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from sparring.errors import SparringError
+from sparring.envs.splits import spec_hash
+
+
+class RandomAgent:
+    """Picks uniformly among ``info["admissible_actions"]``.
+
+    Each episode gets its own random stream, keyed by the agent's seed and the task, so an episode's
+    actions do not depend on how many envs run beside it.
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._rngs: dict[int, random.Random] = {}
+
+    def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
+        actions = []
+        for i, info in enumerate(infos):
+            if info is None:
+                actions.append("")
+                continue
+            if info["step"] == 0 or i not in self._rngs:
+                self._rngs[i] = random.Random(f"{self.seed}/{spec_hash(info['task'])}/{info['seed']}")
+            admissible = info["admissible_actions"]
+            actions.append(self._rngs[i].choice(admissible) if admissible else "look")
+        return actions
+
+
+class OracleAgent:
+    """Plays the env's scripted expert.
+
+    The expert reads the env's state, which an agent driving a vector of envs (possibly in other
+    processes) cannot reach, so the oracle keeps a replica of each env: it rebuilds the task from
+    ``info["task"]`` when an episode starts and replays its own commands on it. Envs are
+    deterministic, so the replica's state is the env's state.
+    """
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self._replicas: dict[int, Any] = {}
+
+    def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
+        actions = []
+        for i, info in enumerate(infos):
+            if info is None:
+                actions.append("")
+                continue
+            replica = self._replica(i, info)
+            action = replica.expert_action()
+            replica.step(action)
+            actions.append(action)
+        return actions
+
+    def _replica(self, i: int, info: Mapping[str, Any]) -> Any:
+        replica = self._replicas.get(i)
+        if info["step"] == 0 or replica is None:
+            replica = _family_env(info["family"], info["split"])
+            replica.reset(options={"task": info["task"]})
+            self._replicas[i] = replica
+        if replica._steps != info["step"]:
+            raise SparringError(
+                f"the oracle's replica of env {i} is at step {replica._steps} but the env reports step "
+                f"{info['step']}; the oracle must choose every action of an episode it plays"
+            )
+        return replica
+
+
+def _family_env(family: str, split: str) -> Any:
+    """A bare env of a family (no wrappers), for replicas; effectively no step limit."""
+    from sparring.envs.registration import registered
+
+    for entry in registered().values():
+        if entry.family == family:
+            cls = gym.envs.registration.load_env_creator(entry.entry_point)
+            return cls(split=split, max_steps=10**9, **dict(entry.kwargs))
+    raise SparringError(f"no registered env belongs to family {family!r}")

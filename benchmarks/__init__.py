@@ -1,0 +1,5 @@
+"""Benchmarks: evaluation with fixed seeds and confidence intervals, and performance programs (``perf``)."""
+
+from sparring.benchmarks.evaluate import bootstrap_interval, evaluate, format_table, summarize, wilson_interval
+
+__all__ = ["bootstrap_interval", "evaluate", "format_table", "summarize", "wilson_interval"]

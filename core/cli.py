@@ -1,0 +1,236 @@
+"""The ``sparring`` command line. Each command parses its arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError, SparringError
+
+RESULT_COLUMNS = [
+    ("agent", "agent"), ("env_id", "env"), ("split", "split"), ("episodes", "episodes"),
+    ("success", "success"), ("success_ci95", "95% CI"), ("mean_return", "return"),
+    ("mean_steps", "steps"), ("invalid_rate", "invalid"),
+]
+
+
+def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if getattr(args, "difficulty", None):
+        kwargs["difficulty"] = args.difficulty
+    for item in getattr(args, "env_arg", None) or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env-arg expects KEY=VALUE, got {item!r}; e.g. --env-arg num_rooms=3")
+        try:
+            kwargs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            kwargs[key] = raw
+    return kwargs
+
+
+def _write_json(data: Any, target: str) -> None:
+    text = json.dumps(data, indent=2, sort_keys=False)
+    if target == "-":
+        print(text)
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # never leave a half-written file behind
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------------
+def cmd_list_envs(args: argparse.Namespace) -> int:
+    from sparring.benchmarks.evaluate import format_table
+    from sparring.envs import registered
+
+    rows = [
+        {"id": e.id, "family": e.family, "splits": list(e.splits), "description": e.description}
+        for e in registered().values()
+    ]
+    if args.json:
+        _write_json(rows, "-")
+    else:
+        print(format_table(rows, [("id", "id"), ("family", "family"), ("splits", "splits"),
+                                  ("description", "description")]))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from sparring.envs import make
+
+    env = make(args.env_id, split=args.split, **_env_kwargs(args))
+    syntax = getattr(env.unwrapped, "syntax", ())
+    seed = args.seed
+    obs, info = env.reset(seed=seed)
+    print(obs)
+    print("(type a command, a number from the list, 'help' or 'quit')")
+    while True:
+        actions = info["admissible_actions"]
+        print("\nAdmissible: " + " | ".join(f"{i + 1}. {a}" for i, a in enumerate(actions)))
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            break
+        command = line.strip()
+        if not command:
+            continue
+        if command.lower() in ("quit", "exit", "q"):
+            break
+        if command.lower() in ("help", "?"):
+            print(f"Task: {info['instruction']}")
+            print("Commands look like: " + "; ".join(syntax))
+            print("Type the number of an admissible action to send it.")
+            continue
+        if command.isdigit() and 1 <= int(command) <= len(actions):
+            command = actions[int(command) - 1]
+            print(f"> {command}")
+        obs, reward, terminated, truncated, info = env.step(command)
+        print(obs)
+        print(f"[reward {reward:g} | score {info['score']:g}/{info['max_score']:g} | step {info['step']}]")
+        if terminated or truncated:
+            outcome = "won" if info["won"] else "lost" if info["lost"] else "ran out of steps"
+            print(f"\n*** Episode over: you {outcome}. A new one starts. ***\n")
+            seed = (seed or 0) + 1
+            obs, info = env.reset(seed=seed)
+            print(obs)
+    env.close()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sparring.agents import make_agent
+    from sparring.benchmarks.evaluate import evaluate, format_table
+    from sparring.envs import entry
+
+    env_kwargs = _env_kwargs(args)
+    make_agent(args.agent)  # unknown agents and env ids fail before any work starts
+    for env_id in args.env:
+        entry(env_id)
+    rows, episodes = [], []
+    for env_id in args.env:
+        for split in args.split:
+            agent = make_agent(args.agent)
+            row, results = evaluate(
+                agent, env_id, split=split, episodes=args.episodes, seed_offset=args.seed_offset,
+                num_envs=args.num_envs, vectorization_mode="async" if args.async_envs else "sync",
+                env_kwargs=env_kwargs, progress=not args.no_progress and f"{args.agent} {env_id} {split}",
+            )
+            rows.append({**row, **({"env_kwargs": env_kwargs} if env_kwargs else {})})
+            episodes.extend(r.to_dict() for r in results)
+    if args.json is not None:
+        _write_json({"results": rows, "episodes": episodes if args.episodes_detail else None}, args.json)
+    if args.json != "-":
+        print(format_table(rows, RESULT_COLUMNS))
+    return 0
+
+
+def cmd_main(args: argparse.Namespace) -> int:
+    """The main job: every baseline agent on every registered env and split."""
+    from sparring.agents import make_agent
+    from sparring.benchmarks.evaluate import evaluate, format_table
+    from sparring.envs import registered
+
+    start = time.perf_counter()
+    rows = []
+    for env_id, env_entry in registered().items():
+        for split in env_entry.splits:
+            for agent_name in ("random", "oracle"):
+                row, _ = evaluate(
+                    make_agent(agent_name), env_id, split=split, episodes=args.episodes,
+                    progress=not args.no_progress and f"{agent_name} {env_id} {split}",
+                )
+                rows.append(row)
+    print(format_table(rows, RESULT_COLUMNS))
+    out = Path(args.out)
+    import sparring
+
+    _write_json(
+        {"sparring_version": sparring.__version__, "command": sys.argv, "episodes_per_cell": args.episodes,
+         "seconds": time.perf_counter() - start, "results": rows},
+        str(out / "baselines.json"),
+    )
+    print(f"\nwrote {out / 'baselines.json'} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparring", description="Text envs, LLM agents, trainers and adversaries for robust agents."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list-envs", help="list registered env ids, families, splits")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_list_envs)
+
+    def env_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--split", default="train", help="train | valid | test | test_unseen (default train)")
+        p.add_argument("--difficulty", help="easy | medium | hard (default: the env's)")
+        p.add_argument("--env-arg", action="append", metavar="KEY=VALUE",
+                       help="an env kwarg (a difficulty knob); VALUE is JSON or a string; repeatable")
+
+    p = sub.add_parser("play", help="play an env yourself in the terminal")
+    p.add_argument("env_id")
+    env_options(p)
+    p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("eval", help="evaluate an agent on envs and splits with fixed seeds")
+    p.add_argument("--agent", required=True, help="random | oracle")
+    p.add_argument("--env", action="append", required=True, help="env id; repeatable")
+    p.add_argument("--split", action="append", help="split; repeatable (default test)")
+    p.add_argument("--difficulty", help="easy | medium | hard (default: the env's)")
+    p.add_argument("--env-arg", action="append", metavar="KEY=VALUE", help="an env kwarg; repeatable")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per env and split (default 20)")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--num-envs", type=int, default=1, help="envs stepped side by side (default 1)")
+    p.add_argument("--async", dest="async_envs", action="store_true", help="run envs in worker processes")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="write results as JSON to PATH (or print them when no PATH is given)")
+    p.add_argument("--episodes-detail", action="store_true", help="include every episode in the JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("main", help="the main job: baseline agents on every env and split")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per env, split and agent (default 20)")
+    p.add_argument("--out", default="results/main", help="results directory (default results/main)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if getattr(args, "split", None) is None and args.command == "eval":
+        args.split = ["test"]
+    try:
+        return int(args.func(args) or 0)
+    except SparringError as exc:
+        print(f"sparring: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparring: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Shared fixtures: the registry drives the env tests, so a new env id needs no test edit."""
+
+from __future__ import annotations
+
+import random
+
+import gymnasium as gym
+import pytest
+
+import sparring  # noqa: F401  (registers the ids)
+from sparring.envs import SPLITS, registered
+
+ENV_IDS = list(registered())
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+def rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list:
+    """Random admissible actions from a seeded reset; returns every (obs, reward, flags, info)."""
+    rng = random.Random(action_seed)
+    obs, info = env.reset(seed=seed)
+    trace = [(obs, info)]
+    for _ in range(steps):
+        action = rng.choice(info["admissible_actions"])
+        obs, reward, terminated, truncated, info = env.step(action)
+        trace.append((obs, reward, terminated, truncated, info))
+        if terminated or truncated:
+            obs, info = env.reset(seed=seed + 1000)
+            trace.append((obs, info))
+    return trace
+
+
+def play_oracle(env: gym.Env, **reset_kwargs) -> dict:
+    """Plays the env's expert to the end of one episode; returns the last info."""
+    obs, info = env.reset(**reset_kwargs)
+    while True:
+        action = env.unwrapped.expert_action()
+        assert action in info["admissible_actions"], (action, info["admissible_actions"])
+        obs, reward, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return info
+
+
+@pytest.fixture(params=ENV_IDS)
+def env_id(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=SPLITS)
+def split(request) -> str:
+    return request.param
