@@ -32,14 +32,14 @@ class Lexicon:
             raise ValueError(f"{clash} are both canonical words and aliases of other words")
         self._drop = frozenset(w.lower() for w in drop)
         words = sorted(self._canonical, key=lambda a: (-len(a), a))
-        # `(?<![\w-])` / `(?![\w-])`: whole words only, and "t-shirt" is one word.
+        # `(?<![\w/-])` / `(?![\w/-])`: whole words only; "t-shirt" and "in/on" are one word each.
         self._pattern = (
-            re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w-])")
+            re.compile(r"(?<![\w/-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w/-])")
             if words
             else None
         )
         self._drop_pattern = (
-            re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(self._drop)) + r")(?![\w-])\s*")
+            re.compile(r"(?<![\w/-])(" + "|".join(re.escape(w) for w in sorted(self._drop)) + r")(?![\w/-])\s*")
             if self._drop
             else None
         )

@@ -1,0 +1,1 @@
+"""Performance benchmarks: programs that print a table and write JSON (never tests)."""
