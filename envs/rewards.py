@@ -36,7 +36,8 @@ class Transition:
     progress: float  #: change in score / max_score on this step
     terminated: bool
     truncated: bool
-    info: Mapping[str, Any] = field(default_factory=dict)  #: the env's info after the step
+    #: the env's info after the step (its ``reward_terms`` are filled in once the sources have scored)
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RewardSource(Protocol):

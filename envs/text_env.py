@@ -263,6 +263,7 @@ class TextEnv(gym.Env[str, str]):
         self._done = terminated or truncated
         self._observation = self._clip(feedback)
 
+        info = self._info(invalid, {})
         transition = Transition(
             instruction=self._instruction_text,
             observation=before,
@@ -272,10 +273,9 @@ class TextEnv(gym.Env[str, str]):
             progress=progress,
             terminated=terminated,
             truncated=truncated,
+            info=info,
         )
-        reward, terms = self.reward_fn.evaluate(transition)
-        info = self._info(invalid, terms)
-        object.__setattr__(transition, "info", info)
+        reward, info["reward_terms"] = self.reward_fn.evaluate(transition)
         self.last_transition = transition
         if self.render_mode == "human":
             self.render()

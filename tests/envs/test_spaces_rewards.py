@@ -56,6 +56,18 @@ def test_env_progress_model_and_custom_rewards_compose(env_id):
     assert total_progress == pytest.approx(info["score"] / info["max_score"])
 
 
+def test_custom_rewards_see_the_info_after_the_step():
+    def invalid_penalty(t: Transition) -> float:
+        return -0.1 if t.info["invalid_action"] else 0.0
+
+    env = gym.make("sparring/Household-v0", reward=[("env", 1.0), (invalid_penalty, 1.0)])
+    env.reset(seed=0)
+    _, reward, *_, info = env.step("xyzzy")
+    assert reward == pytest.approx(-0.1) and info["reward_terms"]["invalid_penalty"] == -0.1
+    _, reward, *_, info = env.step("look")
+    assert reward == 0.0
+
+
 def test_reward_wrapper_replaces_the_reward():
     env = RewardWrapper(gym.make("sparring/Household-v0"), CustomReward(lambda t: 1.0, name="one"))
     env.reset(seed=0)
