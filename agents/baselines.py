@@ -8,8 +8,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from sparring.errors import SparringError
 from sparring.envs.splits import spec_hash
+from sparring.errors import SparringError
 
 
 class RandomAgent:

@@ -98,6 +98,6 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
 
     table = [[header for _, header in columns]] + [[cell(row.get(key, "")) for key, _ in columns] for row in rows]
     widths = [max(len(line[c]) for line in table) for c in range(len(columns))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in table]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() for line in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -9,9 +9,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from sparring.errors import ConfigError, InvalidTaskError
 from sparring.envs.lexicon import Lexicon
 from sparring.envs.text_env import FamilyConfig, TextEnv
+from sparring.errors import ConfigError, InvalidTaskError
 
 # --------------------------------------------------------------------------------------------------
 # The world's vocabulary
@@ -556,7 +556,7 @@ class HouseholdEnv(TextEnv):
         if len(words) < 2:
             return None
         verb, rest = words[0], " ".join(words[1:])
-        for command, op in self._actions.items():
+        for op in self._actions.values():
             if verb == "take" and op[0] == "take" and rest == op[1]:
                 return op
             if verb == "put" and op[0] == "put" and rest == op[1]:
@@ -725,7 +725,7 @@ class HouseholdEnv(TextEnv):
             return move
         if self._open.get(rec) is False:
             return f"open {rec}"
-        obj = min((o for o in candidates if self._obj_loc[o] == rec))
+        obj = min(o for o in candidates if self._obj_loc[o] == rec)
         return f"take {obj} from {rec}"
 
     def _put_down(self) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from sparring.errors import ConfigError, EnvCreationError, SparringError, UnknownNameError
 from sparring.envs.splits import SPLITS
+from sparring.errors import ConfigError, EnvCreationError, SparringError, UnknownNameError
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def as_source(spec: Any) -> RewardSource:
     if isinstance(spec, RewardModel):
         return ModelReward(spec)
     if callable(spec):
-        if hasattr(spec, "name") and isinstance(getattr(spec, "name"), str):
+        if hasattr(spec, "name") and isinstance(spec.name, str):
             return spec  # already a RewardSource
         return CustomReward(spec, name=getattr(spec, "__name__", "custom").strip("<>") or "custom")
     raise ConfigError(

@@ -30,11 +30,11 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from sparring.errors import ConfigError, EpisodeFinishedError, InvalidTaskError, UnknownNameError
 from sparring.envs.lexicon import Lexicon
 from sparring.envs.rewards import Transition, make_reward
 from sparring.envs.spaces import MAX_ACTION_LENGTH, MAX_OBSERVATION_LENGTH, UnicodeText
 from sparring.envs.splits import SEEN_SPLITS, SPLITS, canonical_json, owner_split
+from sparring.errors import ConfigError, EpisodeFinishedError, InvalidTaskError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class FamilyConfig:
             raise ConfigError(f"max_steps must be a positive integer, got {self.max_steps!r}")
 
     @classmethod
-    def preset(cls, difficulty: str, **overrides: Any) -> "FamilyConfig":
+    def preset(cls, difficulty: str, **overrides: Any) -> FamilyConfig:
         """The config of a named difficulty, with any knob overridden."""
         if difficulty not in cls.PRESETS:
             raise UnknownNameError("difficulty", difficulty, cls.PRESETS)

@@ -50,7 +50,7 @@ def test_idle_envs_are_hidden_from_the_agent():
         batches = []
 
         def act(self, observations, infos):
-            assert all((o is None) == (i is None) for o, i in zip(observations, infos))
+            assert all((o is None) == (i is None) for o, i in zip(observations, infos, strict=True))
             self.batches.append(tuple(o is None for o in observations))
             return super().act(observations, infos)
 

@@ -30,7 +30,7 @@ def test_seeded_rollouts_are_deterministic(env_id, split):
     first = rollout(gym.make(env_id, split=split), seed=7, steps=150)
     second = rollout(gym.make(env_id, split=split), seed=7, steps=150)
     assert len(first) == len(second)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert data_equivalence(a, b)
     other = rollout(gym.make(env_id, split=split), seed=8, steps=1)
     assert other[0][0] != first[0][0] or other[0][1]["task"] != first[0][1]["task"]
