@@ -43,6 +43,13 @@ _INSTANCE_NUMBER = re.compile(r"(?<=\w) \d+\b")
 
 
 @dataclasses.dataclass(frozen=True)
+class Rejected:
+    """What ``_parse`` returns for a command it understood but refuses, with the reason to show."""
+
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
 class FamilyConfig:
     """Difficulty knobs shared by every family; each family subclasses it with its own."""
 
@@ -164,7 +171,10 @@ class TextEnv(gym.Env[str, str]):
         raise NotImplementedError
 
     def _evaluate(self) -> tuple[float, float, bool, bool]:
-        """The verifier: ``(score, max_score, won, lost)`` read from the state."""
+        """The verifier: ``(score, max_score, won, lost)`` read from the state.
+
+        Called exactly once after ``reset`` and once after every *valid* step (never after an invalid
+        one, which changes nothing), so a family may record monotone milestones in it."""
         raise NotImplementedError
 
     def expert_action(self) -> str:
@@ -172,7 +182,8 @@ class TextEnv(gym.Env[str, str]):
         raise NotImplementedError
 
     def _parse(self, text: str) -> Any | None:
-        """Family-specific parsing for commands the generic matching missed (None: no match)."""
+        """Family-specific parsing for commands the generic matching missed: an operation, a
+        :class:`Rejected` with the reason to show (ambiguous, impossible...), or None (no idea)."""
         return None
 
     def _outcome(self, won: bool, newly_won: bool) -> float:
@@ -341,6 +352,8 @@ class TextEnv(gym.Env[str, str]):
                 )
         if op is None:
             op = self._parse(text)
+        if isinstance(op, Rejected):
+            return None, self._invalid(op.reason)
         if op is not None:
             return op, ""
         if _MULTI_COMMAND.search(text):
@@ -394,4 +407,4 @@ class TextEnv(gym.Env[str, str]):
         }
 
 
-__all__ = ["FamilyConfig", "TextEnv", "quote", "SPLITS", "SEEN_SPLITS"]
+__all__ = ["FamilyConfig", "Rejected", "TextEnv", "quote", "SPLITS", "SEEN_SPLITS"]
