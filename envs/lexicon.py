@@ -44,6 +44,13 @@ class Lexicon:
             else None
         )
 
+        broken = [c for c in self._aliases if self.normalize(c) != c and c not in self._drop]
+        if broken:
+            raise ValueError(
+                f"normalizing {broken[:3]} changes them (an alias is a word inside its own or another "
+                f"canonical phrase); remove or lengthen those aliases"
+            )
+
     def canonical(self, word: str) -> str:
         """The canonical form of a word or phrase (itself when it is not an alias)."""
         word = word.lower()

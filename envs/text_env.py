@@ -358,8 +358,7 @@ class TextEnv(gym.Env[str, str]):
             return op, ""
         if _MULTI_COMMAND.search(text):
             return None, self._invalid(f"{quote(text)} looks like several commands; send one command per step.")
-        first = normalized.split(" ", 1)[0] if normalized else ""
-        if any(normalized.startswith(v) for v in self.verbs) or first in self.verbs:
+        if any(normalized == v or normalized.startswith((v + " ", v + "[")) for v in self.verbs):
             return None, self._invalid(f"{quote(text)} is not possible right now. Nothing happens.")
         return None, self._invalid(f"{quote(text)} is not a command I understand.")
 

@@ -63,7 +63,7 @@ def test_stepping_a_finished_episode_says_reset(env_id):
     info = play_oracle(env, seed=1)
     assert info["won"]
     with pytest.raises(EpisodeFinishedError, match="reset"):
-        env.step(info["admissible_actions"][0])
+        env.step("look")
 
 
 _text = st.text(st.characters(codec="utf-8"), max_size=80)
@@ -100,6 +100,7 @@ def test_fuzzed_actions_never_raise_and_keep_info_consistent(env_id, data, seed)
         assert info["num_invalid"] == invalid
         assert isinstance(obs, str) and obs.strip()
         assert 0.0 <= info["score"] <= info["max_score"]
-        assert info["admissible_actions"] and all(isinstance(a, str) for a in info["admissible_actions"])
+        assert all(isinstance(a, str) for a in info["admissible_actions"])
+        assert info["admissible_actions"] or terminated or truncated
         if terminated or truncated:
             break
