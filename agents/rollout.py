@@ -97,7 +97,8 @@ def run_episodes(
     observations: list[str | None] = [None] * n
     infos: list[dict[str, Any] | None] = [None] * n
     upcoming = iter(range(len(plan)))
-    bar = tqdm(total=len(plan), desc=progress if isinstance(progress, str) else env_id, disable=not progress,
+    bar = tqdm(total=len(plan), desc=progress if isinstance(progress, str) else env_id,
+               disable=None if progress else True,  # None: only on a terminal
                leave=False, dynamic_ncols=True)
     try:
         for i in range(n):
