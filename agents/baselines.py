@@ -6,8 +6,6 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
-
 from sparring.envs.splits import spec_hash
 from sparring.errors import SparringError
 
@@ -80,10 +78,6 @@ class OracleAgent:
 
 def _family_env(family: str, split: str) -> Any:
     """A bare env of a family (no wrappers), for replicas; effectively no step limit."""
-    from sparring.envs.registration import registered
+    from sparring.envs.registration import family_class
 
-    for entry in registered().values():
-        if entry.family == family:
-            cls = gym.envs.registration.load_env_creator(entry.entry_point)
-            return cls(split=split, max_steps=10**9, **dict(entry.kwargs))
-    raise SparringError(f"no registered env belongs to family {family!r}")
+    return family_class(family)(split=split, max_steps=10**9)

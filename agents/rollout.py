@@ -51,6 +51,7 @@ class StepRecord:
     """One step, as handed to ``on_step`` (transcripts, trajectory collection)."""
 
     episode: int  #: index of the episode in the run's list
+    slot: int  #: which env of the vector played it (the agent's position index)
     observation: str  #: what the agent saw before acting
     info: Mapping[str, Any]  #: the info the agent saw before acting
     action: str
@@ -119,7 +120,7 @@ def run_episodes(
                     returns[i] += float(rewards[i])
                     if on_step is not None:
                         on_step(StepRecord(
-                            episode=episode, observation=observations[i], info=infos[i], action=sent[i],
+                            episode=episode, slot=i, observation=observations[i], info=infos[i], action=sent[i],
                             next_observation=obs[i], reward=float(rewards[i]), terminated=bool(terminated[i]),
                             truncated=bool(truncated[i]), next_info=step_infos[i],
                         ))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from sparring.agents.base import Agent
-from sparring.agents.rollout import EpisodeResult, run_episodes
+from sparring.agents.rollout import EpisodeResult, StepRecord, run_episodes
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -70,12 +70,13 @@ def evaluate(
     vectorization_mode: str = "sync",
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool | str = False,
+    on_step: Callable[[StepRecord], None] | None = None,
 ) -> tuple[dict[str, Any], list[EpisodeResult]]:
     """Plays ``agent`` on seeds ``seed_offset .. seed_offset + episodes - 1`` of ``split``; returns the
     summary row and the per-episode results."""
     results = run_episodes(
         agent, env_id, split=split, seeds=range(seed_offset, seed_offset + episodes), num_envs=num_envs,
-        vectorization_mode=vectorization_mode, env_kwargs=env_kwargs, progress=progress,
+        vectorization_mode=vectorization_mode, env_kwargs=env_kwargs, progress=progress, on_step=on_step,
     )
     row = {"agent": agent.name, "env_id": env_id, "split": split, **summarize(results)}
     return row, results

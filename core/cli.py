@@ -110,24 +110,71 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _agent_from_args(args: argparse.Namespace) -> Any:
     from sparring.agents import make_agent
+
+    if args.agent in ("react", "react-fewshot"):
+        _quiet_transformers()
+        options = {"mode": args.mode, "normalization": args.normalization, "temperature": args.temperature,
+                   "window": args.window, "show_admissible": not args.hide_admissible,
+                   "max_new_tokens": args.max_new_tokens}
+        return make_agent(args.agent, model=args.model, device=args.device, seed=args.agent_seed, **options)
+    return make_agent(args.agent, seed=args.agent_seed)
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def _print_transcript(agent: Any, records: list[Any]) -> None:
+    if not records:
+        return
+    first = records[0]
+    print(f"\n=== transcript: {first.info['family']} / {first.info['split']} / seed {first.info['seed']} ===")
+    print(first.observation)
+    thought = getattr(agent, "thought", None)
+    for record in records:
+        note = thought(record.slot) if thought else ""
+        if note:
+            print(f"\n  Thought: {note}")
+        print(f"\n> {record.action}")
+        print(record.next_observation)
+        flags = " (invalid)" if record.next_info.get("invalid_action") else ""
+        print(f"[reward {record.reward:g} | score {record.next_info['score']:g}/{record.next_info['max_score']:g}]"
+              f"{flags}")
+    outcome = "won" if records[-1].next_info["won"] else "not won"
+    print(f"=== {outcome} in {len(records)} steps ===\n")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
     from sparring.benchmarks.evaluate import evaluate, format_table
     from sparring.envs import entry
 
     env_kwargs = _env_kwargs(args)
-    make_agent(args.agent)  # unknown agents and env ids fail before any work starts
     for env_id in args.env:
-        entry(env_id)
+        entry(env_id)  # unknown ids fail before any work starts (and before a model loads)
+    agent = _agent_from_args(args)
     rows, episodes = [], []
     for env_id in args.env:
         for split in args.split:
-            agent = make_agent(args.agent)
+            shown: list[Any] = []
+            want_show = args.show and not rows
             row, results = evaluate(
                 agent, env_id, split=split, episodes=args.episodes, seed_offset=args.seed_offset,
                 num_envs=args.num_envs, vectorization_mode="async" if args.async_envs else "sync",
-                env_kwargs=env_kwargs, progress=not args.no_progress and f"{args.agent} {env_id} {split}",
+                env_kwargs=env_kwargs, progress=not args.no_progress and f"{agent.name} {env_id} {split}",
+                on_step=(lambda r, keep=shown: keep.append(r) if r.episode == 0 else None) if want_show else None,
             )
+            if want_show:
+                _print_transcript(agent, shown)
+            if hasattr(agent, "stats"):
+                row["agent_stats"] = dict(agent.stats)
             rows.append({**row, **({"env_kwargs": env_kwargs} if env_kwargs else {})})
             episodes.extend(r.to_dict() for r in results)
     if args.json is not None:
@@ -193,7 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("eval", help="evaluate an agent on envs and splits with fixed seeds")
-    p.add_argument("--agent", required=True, help="random | oracle")
+    p.add_argument("--agent", required=True, help="random | oracle | react | react-fewshot")
+    p.add_argument("--model", default="tiny",
+                   help="for react agents: tiny | smollm2-135m | a checkpoint or model directory | a hub id")
+    p.add_argument("--mode", default="score", help="react: score (rank admissible actions) | generate")
+    p.add_argument("--normalization", default="token", help="react score mode: sum | token | word")
+    p.add_argument("--temperature", type=float, default=0.0, help="react: 0 = greedy (default)")
+    p.add_argument("--window", type=int, default=4, help="react: earlier turns shown in the prompt")
+    p.add_argument("--hide-admissible", action="store_true", help="react: do not list admissible actions")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="react generate mode: reply length")
+    p.add_argument("--device", help="torch device for model agents (default: cpu)")
+    p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
+    p.add_argument("--show", action="store_true", help="print a transcript of the first episode")
     p.add_argument("--env", action="append", required=True, help="env id; repeatable")
     p.add_argument("--split", action="append", help="split; repeatable (default test)")
     p.add_argument("--difficulty", help="easy | medium | hard (default: the env's)")

@@ -93,3 +93,11 @@ def make_vec(
             f"could not create {num_envs} x {env_id} ({vectorization_mode}) with kwargs {kwargs!r}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def family_class(family: str) -> type:
+    """The env class of a family (e.g. ``"household"``), for its syntax, lexicon and replicas."""
+    for registered_entry in _REGISTRY.values():
+        if registered_entry.family == family:
+            return gym.envs.registration.load_env_creator(registered_entry.entry_point)
+    raise UnknownNameError("env family", family, {e.family for e in _REGISTRY.values()})

@@ -40,6 +40,33 @@ def play_oracle(env: gym.Env, **reset_kwargs) -> dict:
             return info
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sparring_cache(tmp_path_factory):
+    """A cache of this test session's own, so tests build the models they use (and never touch the
+    user's cache)."""
+    import os
+
+    path = tmp_path_factory.mktemp("sparring-cache")
+    previous = os.environ.get("SPARRING_CACHE")
+    os.environ["SPARRING_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("SPARRING_CACHE", None)
+    else:
+        os.environ["SPARRING_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny(sparring_cache):
+    """The ``tiny`` zoo model and tokenizer, built once per session."""
+    from transformers.utils import logging as hf_logging
+
+    from sparring.agents.zoo import load_model
+
+    hf_logging.disable_progress_bar()
+    return load_model("tiny")
+
+
 @pytest.fixture(params=ENV_IDS)
 def env_id(request) -> str:
     return request.param

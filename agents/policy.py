@@ -1,0 +1,162 @@
+"""The trainable policy: a causal LM, an optional LoRA adapter, and a value head on the same backbone,
+saved and loaded together in safetensors.
+
+A checkpoint directory::
+
+    sparring_agent.json         what is inside, and the base model (a zoo name, path or hub id)
+    adapter/                    the peft LoRA adapter (when the policy is base + adapter), or
+    model/                      the full weights (when the whole model was trained)
+    tokenizer/                  the tokenizer, with its chat template
+    value_head.safetensors      the value head (when there is one)
+
+It is written into a temporary directory and moved into place in one rename, so an interrupted
+save never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sparring.errors import SparringError
+
+FORMAT = 1
+METADATA = "sparring_agent.json"
+
+
+class ValueHead(nn.Module):
+    """A small MLP from the hidden state of the prompt's last token to a scalar value."""
+
+    def __init__(self, hidden_size: int, inner_size: int | None = None) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.inner_size = inner_size or hidden_size
+        self.net = nn.Sequential(nn.Linear(hidden_size, self.inner_size), nn.Tanh(), nn.Linear(self.inner_size, 1))
+        nn.init.zeros_(self.net[2].weight)  # start by predicting 0: no bias in the first advantages
+        nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.net(hidden.to(self.net[0].weight.dtype))
+
+
+@dataclasses.dataclass
+class AgentModel:
+    """A policy: the (possibly adapted) model, its tokenizer, and an optional value head."""
+
+    model: Any
+    tokenizer: Any
+    value_head: ValueHead | None = None
+    base_model: str = ""  #: what the model was loaded from (a zoo name, path or hub id)
+
+    @property
+    def has_adapter(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def add_value_head(self, inner_size: int | None = None) -> ValueHead:
+        config = self.model.config
+        hidden = getattr(config, "hidden_size", None) or config.get_text_config().hidden_size
+        device = next(self.model.parameters()).device
+        self.value_head = ValueHead(hidden, inner_size).to(device)
+        return self.value_head
+
+    def add_lora(self, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: Any = "all-linear") -> Any:
+        """Wraps the model in a fresh LoRA adapter (peft); the base weights stay frozen."""
+        from peft import LoraConfig, get_peft_model
+
+        if self.has_adapter:
+            raise SparringError("the model already has an adapter; load the base model to add a new one")
+        config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                            task_type="CAUSAL_LM")
+        self.model = get_peft_model(self.model, config)
+        return self.model
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Writes the checkpoint atomically (see the module docstring)."""
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            if self.has_adapter:
+                self.model.save_pretrained(tmp / "adapter")
+                config_path = tmp / "adapter" / "adapter_config.json"
+                adapter_config = json.loads(config_path.read_text())
+                adapter_config["base_model_name_or_path"] = self.base_model  # a zoo name stays portable
+                config_path.write_text(json.dumps(adapter_config, indent=2))
+            else:
+                self.model.save_pretrained(tmp / "model")
+            self.tokenizer.save_pretrained(tmp / "tokenizer")
+            if self.value_head is not None:
+                from safetensors.torch import save_file
+
+                save_file({k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
+                          tmp / "value_head.safetensors")
+            meta = {
+                "format": FORMAT,
+                "base_model": self.base_model,
+                "adapter": self.has_adapter,
+                "value_head": None if self.value_head is None else {
+                    "hidden_size": self.value_head.hidden_size, "inner_size": self.value_head.inner_size},
+            }
+            (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
+            if target.exists():
+                old = target.with_name(f".{target.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, trainable: bool = False, device: str | None = None,
+             dtype: Any = None) -> AgentModel:
+        """Loads a checkpoint written by :meth:`save`."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from sparring.agents.zoo import _prepare_tokenizer, load_model
+
+        path = Path(directory)
+        try:
+            meta = json.loads((path / METADATA).read_text())
+        except (OSError, ValueError) as exc:
+            raise SparringError(f"{path} is not a sparring agent checkpoint ({exc}); it needs {METADATA}") from exc
+        if meta.get("format") != FORMAT:
+            raise SparringError(f"{path} has checkpoint format {meta.get('format')}; this sparring reads {FORMAT}")
+        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
+        if meta["adapter"]:
+            from peft import PeftModel
+
+            base, _ = load_model(meta["base_model"], dtype=dtype)
+            model = PeftModel.from_pretrained(base, str(path / "adapter"), is_trainable=trainable)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path / "model", dtype=dtype)
+        _prepare_tokenizer(tokenizer, model)
+        agent = cls(model, tokenizer, base_model=meta["base_model"])
+        if meta["value_head"]:
+            from safetensors.torch import load_file
+
+            head = ValueHead(meta["value_head"]["hidden_size"], meta["value_head"]["inner_size"])
+            head.load_state_dict(load_file(path / "value_head.safetensors"))
+            agent.value_head = head
+        if device:
+            agent.model.to(device)
+            if agent.value_head is not None:
+                agent.value_head.to(device)
+        if not trainable:
+            agent.model.eval()
+        return agent
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    return Path(path, METADATA).is_file()

@@ -1,0 +1,325 @@
+"""The ReAct LLM agent over any Hugging Face causal LM, batched over a vector of envs.
+
+Two ways to act:
+
+* ``mode="generate"`` — the model writes ``Thought: … Action: …`` (greedy, or sampled with a
+  temperature) and the action is parsed tolerantly. A reply with no recognisable command is sent to
+  the env as it is (the env answers it as an invalid action) and counted in ``agent.stats``.
+* ``mode="score"`` — the model ranks the admissible actions by their log-probability after the
+  prompt ``… Action:``; ``normalization`` is ``"sum"`` (total log-prob), ``"token"`` (mean per
+  token) or ``"word"`` (total divided by the number of words), as in TWOSOME; the agent takes the
+  argmax, or samples from the softmax of the normalised scores with a temperature. Each scored
+  suffix ends with the end-of-turn token, so a candidate that is a prefix of another is not
+  favoured.
+
+Scoring K candidates runs the prompt once, keeps its KV cache, and runs the K suffixes as one batch
+on copies of that cache (in chunks of ``score_chunk`` rows), rather than K full forwards. Prompts of
+several envs are batched with left padding, attention masks and explicit position ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from sparring.agents.prompting import ACTION_PREFIX, Turn, build_messages, parse_action, render_plain
+from sparring.errors import ConfigError
+
+MODES = ("score", "generate")
+NORMALIZATIONS = ("sum", "token", "word")
+
+
+@dataclasses.dataclass
+class Scored:
+    """What score mode computed for one env on one step (kept for trainers and transcripts)."""
+
+    candidates: list[str]
+    logprobs: list[float]  #: total log-probability of each candidate suffix
+    scores: list[float]  #: the normalised scores the choice was made from
+    chosen: int
+    value: float | None = None
+
+
+class ReActAgent:
+    """A ReAct agent for any causal LM; see the module docstring."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        mode: str = "score",
+        normalization: str = "token",
+        window: int = 4,
+        show_admissible: bool = True,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 64,
+        few_shot: bool = False,
+        value_head: Any = None,
+        score_chunk: int = 64,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if temperature < 0 or not math.isfinite(temperature):
+            raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+        if window < 0:
+            raise ConfigError(f"window must be >= 0 turns, got {window}")
+        self.model, self.tokenizer = model, tokenizer
+        self.mode, self.normalization = mode, normalization
+        self.window, self.show_admissible = window, show_admissible
+        self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
+        self.few_shot, self.value_head, self.score_chunk = few_shot, value_head, score_chunk
+        self.name = name or ("react-fewshot" if few_shot else "react")
+        self.rng = random.Random(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.stats = {"actions": 0, "unparseable": 0, "prompt_tokens": 0}
+        self.last: list[Scored | None] = []
+        self._slots: dict[int, dict[str, Any]] = {}
+        self._examples: dict[str, list[Turn]] = {}
+        self._end = tokenizer.eos_token if tokenizer.chat_template else "\n"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ----------------------------------------------------------------------------------------------
+    # The agent interface
+    # ----------------------------------------------------------------------------------------------
+    def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
+        active = [i for i, info in enumerate(infos) if info is not None]
+        actions = [""] * len(infos)
+        self.last = [None] * len(infos)
+        if not active:
+            return actions
+        prompts = [self.prompt(i, observations[i], infos[i]) for i in active]
+        if self.mode == "score":
+            candidate_lists = [list(infos[i]["admissible_actions"]) or ["look"] for i in active]
+            scored = self.score(prompts, candidate_lists)
+            for slot, result in zip(active, scored, strict=True):
+                self.last[slot] = result
+                self._record(slot, result.candidates[result.chosen], "")
+                actions[slot] = result.candidates[result.chosen]
+        else:
+            replies = self.generate(prompts)
+            for slot, reply in zip(active, replies, strict=True):
+                action, thought = parse_action(reply)
+                if action is None:
+                    self.stats["unparseable"] += 1
+                    action = reply.strip()[:200]
+                self._record(slot, action, thought)
+                actions[slot] = action
+        self.stats["actions"] += len(active)
+        return actions
+
+    def prompt(self, slot: int, observation: str, info: Mapping[str, Any]) -> str:
+        """The prompt text for env ``slot`` (also advances the slot's history)."""
+        state = self._slots.get(slot)
+        if info["step"] == 0 or state is None:
+            state = {"history": [], "pending": None, "family": info["family"]}
+            self._slots[slot] = state
+        elif state["pending"] is not None:
+            state["history"].append(state["pending"])
+        state["observation"] = observation
+        messages = self.messages(info["family"], info["instruction"], state["history"], observation,
+                                 info["admissible_actions"] if self.show_admissible else None)
+        return self.render(messages)
+
+    def messages(self, family: str, instruction: str, history: Sequence[Turn], observation: str,
+                 admissible: Sequence[str] | None) -> list[dict[str, str]]:
+        from sparring.envs.registration import family_class
+
+        return build_messages(
+            family=family, syntax=family_class(family).syntax, instruction=instruction, history=history,
+            observation=observation, admissible=admissible, window=self.window,
+            with_thought=self.mode == "generate", example=self._example(family) if self.few_shot else None,
+        )
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            text = render_plain(messages)
+        return text + ACTION_PREFIX if self.mode == "score" else text
+
+    def thought(self, slot: int) -> str:
+        """The thought behind the last action of env ``slot`` (empty in score mode)."""
+        state = self._slots.get(slot)
+        return state["pending"].thought if state and state["pending"] else ""
+
+    def _record(self, slot: int, action: str, thought: str) -> None:
+        state = self._slots[slot]
+        state["pending"] = Turn(state["observation"], action, thought)
+
+    def _example(self, family: str) -> list[Turn]:
+        """A fixed worked example: the oracle on the first train task of the family (short turns)."""
+        if family not in self._examples:
+            from sparring.agents.baselines import _family_env
+
+            env = _family_env(family, "train")
+            obs, info = env.reset(seed=0)
+            turns = []
+            while len(turns) < 8:
+                action = env.expert_action()
+                turns.append(Turn(obs[:300], action, f"This brings me closer to: {info['instruction']}"))
+                obs, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+            self._examples[family] = turns
+        return self._examples[family]
+
+    # ----------------------------------------------------------------------------------------------
+    # Scoring admissible actions
+    # ----------------------------------------------------------------------------------------------
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _suffix_ids(self, candidate: str) -> list[int]:
+        return self._encode(f" {candidate}{self._end}")
+
+    def _normalise(self, total: float, n_tokens: int, candidate: str) -> float:
+        if self.normalization == "token":
+            return total / max(n_tokens, 1)
+        if self.normalization == "word":
+            return total / max(len(candidate.split()), 1)
+        return total
+
+    def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Scored]:
+        """Scores each prompt's candidates (prefix-cached) and picks one per prompt."""
+        prompt_ids = [self._encode(p) for p in prompts]
+        self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
+        suffixes = [[self._suffix_ids(c) for c in cands] for cands in candidates]
+        logprobs, values = self.candidate_logprobs(prompt_ids, suffixes, with_values=self.value_head is not None)
+        results = []
+        for b, cands in enumerate(candidates):
+            totals = [float(t) for t in logprobs[b]]
+            scores = [self._normalise(t, len(s), c) for t, s, c in zip(totals, suffixes[b], cands, strict=True)]
+            results.append(Scored(list(cands), totals, scores, self._choose(scores),
+                                  None if values is None else float(values[b])))
+        return results
+
+    def _choose(self, scores: list[float]) -> int:
+        if self.temperature == 0:
+            return max(range(len(scores)), key=lambda k: scores[k])
+        top = max(scores)
+        weights = [math.exp((s - top) / self.temperature) for s in scores]
+        return self.rng.choices(range(len(scores)), weights=weights)[0]
+
+    @torch.no_grad()
+    def candidate_logprobs(
+        self, prompt_ids: Sequence[Sequence[int]], suffix_ids: Sequence[Sequence[Sequence[int]]], *,
+        with_values: bool = False,
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Total log-probability of every suffix after its prompt: one prompt forward, then the
+        suffixes as batches on copies of the prompt's KV cache. Also the value head's estimate on
+        each prompt's last token when asked."""
+        from transformers import DynamicCache
+
+        device = self.device
+        input_ids, attention, positions = left_pad(prompt_ids, self.tokenizer.pad_token_id, device)
+        out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                         output_hidden_states=with_values, logits_to_keep=1)  # only the next-token logits
+        first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # next-token after each prompt
+        values = self.value_head(out.hidden_states[-1][:, -1, :]).squeeze(-1) if with_values else None
+        cache = out.past_key_values
+        lengths = attention.sum(dim=1)
+        rows = [(b, k) for b in range(len(prompt_ids)) for k in range(len(suffix_ids[b]))]
+        totals: list[torch.Tensor] = [torch.zeros(len(s)) for s in suffix_ids]
+        for start in range(0, len(rows), self.score_chunk):
+            chunk = rows[start:start + self.score_chunk]
+            index = torch.tensor([b for b, _ in chunk], device=device)
+            sub_cache = DynamicCache(
+                ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in cache.layers],
+                config=self.model.config,
+            )
+            tokens = [suffix_ids[b][k] for b, k in chunk]
+            width = max(len(t) for t in tokens)
+            suffix = torch.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)
+            mask = torch.zeros((len(chunk), width), dtype=attention.dtype, device=device)
+            for r, t in enumerate(tokens):
+                suffix[r, : len(t)] = torch.tensor(t, device=device)
+                mask[r, : len(t)] = 1
+            step_positions = lengths[index, None] + torch.arange(width, device=device)[None, :]
+            logits = self.model(
+                input_ids=suffix, attention_mask=torch.cat([attention[index], mask], dim=1),
+                position_ids=step_positions, past_key_values=sub_cache, use_cache=True,
+            ).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            for r, (b, k) in enumerate(chunk):
+                t = tokens[r]
+                total = first[b, t[0]]
+                if len(t) > 1:
+                    ids = torch.tensor(t[1:], device=device)
+                    total = total + logp[r, torch.arange(len(t) - 1, device=device), ids].sum()
+                totals[b][k] = total.cpu()
+        return totals, values
+
+    @torch.no_grad()
+    def candidate_logprobs_naive(self, prompt_ids: Sequence[Sequence[int]],
+                                 suffix_ids: Sequence[Sequence[Sequence[int]]], *,
+                                 batch_size: int = 1) -> list[torch.Tensor]:
+        """The same quantity with a full forward over every (prompt + suffix) sequence, in batches of
+        ``batch_size`` right-padded sequences: the reference the cached path is tested and benchmarked
+        against (each candidate pays for the whole prompt again)."""
+        device = self.device
+        rows = [(b, k) for b in range(len(prompt_ids)) for k in range(len(suffix_ids[b]))]
+        totals = [torch.zeros(len(s)) for s in suffix_ids]
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            sequences = [list(prompt_ids[b]) + list(suffix_ids[b][k]) for b, k in chunk]
+            width = max(len(s) for s in sequences)
+            ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)
+            mask = torch.zeros_like(ids)
+            for r, seq in enumerate(sequences):
+                ids[r, : len(seq)] = torch.tensor(seq, device=device)
+                mask[r, : len(seq)] = 1
+            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+            for r, (b, k) in enumerate(chunk):
+                start_at, suffix = len(prompt_ids[b]), suffix_ids[b][k]
+                positions = torch.arange(start_at - 1, start_at - 1 + len(suffix), device=device)
+                totals[b][k] = logp[r, positions, torch.tensor(suffix, device=device)].sum().cpu()
+        return totals
+
+    # ----------------------------------------------------------------------------------------------
+    # Generating
+    # ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """The model's replies to a batch of prompts (left-padded, stopping at end of turn)."""
+        prompt_ids = [self._encode(p) for p in prompts]
+        self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
+        input_ids, attention, _ = left_pad(prompt_ids, self.tokenizer.pad_token_id, self.device)
+        sample = self.temperature > 0
+        kwargs: dict[str, Any] = {"do_sample": sample}
+        if sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+            torch.manual_seed(self.rng.randrange(2**31))  # generate() draws from the global generator
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        out = self.model.generate(
+            input_ids=input_ids, attention_mask=attention, max_new_tokens=self.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs,
+        )
+        return self.tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """``(input_ids, attention_mask, position_ids)`` for a left-padded batch."""
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long, device=device)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long, device=device)
+    for b, s in enumerate(sequences):
+        if s:
+            input_ids[b, width - len(s):] = torch.tensor(list(s), dtype=torch.long, device=device)
+            attention[b, width - len(s):] = 1
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    return input_ids, attention, positions
