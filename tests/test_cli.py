@@ -73,3 +73,24 @@ def test_main_job_writes_results(tmp_path):
     assert len(cells) == 2 * sum(len(e.splits) for e in registered().values())
     oracle = [r for r in data["results"] if r["agent"] == "oracle"]
     assert all(r["success"] == 1.0 for r in oracle)
+
+
+def test_eval_react_agent_with_the_tiny_model_shows_a_transcript(sparring_cache):
+    import os
+
+    env = {**os.environ, "SPARRING_CACHE": str(sparring_cache)}
+    out = subprocess.run(
+        [sys.executable, "-m", "sparring", "eval", "--agent", "react-fewshot", "--model", "tiny", "--env",
+         "sparring/Navigation-v0", "--episodes", "2", "--num-envs", "2", "--env-arg", "max_steps=3", "--show",
+         "--json", "-"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    import re
+
+    end = re.search(r"=== (won|not won) in (\d) steps ===\n", out.stdout)
+    transcript, data = out.stdout[: end.start()], out.stdout[end.end():]
+    steps = int(end.group(2))
+    assert "=== transcript: navigation / test / seed 0 ===" in transcript and transcript.count("\n> ") == steps
+    row = json.loads(data)["results"][0]
+    assert row["agent"] == "react-fewshot" and row["episodes"] == 2 and 2 <= row["agent_stats"]["actions"] <= 6

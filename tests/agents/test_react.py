@@ -201,3 +201,12 @@ def test_smollm2_loader_converts_once_and_plays():
     agent = ReActAgent(model, tokenizer, mode="score")
     results = run_episodes(agent, "sparring/Household-v0", episodes=1, env_kwargs={"max_steps": 2})
     assert results[0].steps == 2 and results[0].invalid_actions == 0
+
+
+def test_few_shot_prompt_shows_an_expert_example(tiny):
+    model, tokenizer = tiny
+    obs, infos = _batch(["sparring/Shop-v0"])
+    agent = ReActAgent(model, tokenizer, few_shot=True)
+    prompt = agent.prompt(0, obs[0], infos[0])
+    assert "Example of a finished task:" in prompt and "Action: search[" in prompt
+    assert agent.name == "react-fewshot"
