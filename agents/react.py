@@ -12,9 +12,10 @@ Two ways to act:
   suffix ends with the end-of-turn token, so a candidate that is a prefix of another is not
   favoured.
 
-Scoring K candidates runs the prompt once, keeps its KV cache, and runs the K suffixes as one batch
-on copies of that cache (in chunks of ``score_chunk`` rows), rather than K full forwards. Prompts of
-several envs are batched with left padding, attention masks and explicit position ids.
+Scoring K candidates runs the prompt once, keeps its KV cache, and runs the K suffixes packed into
+one more forward on that cache (see :meth:`ReActAgent.candidate_logprobs`), rather than K full
+forwards. Prompts of several envs are batched with left padding, attention masks and explicit
+position ids.
 """
 
 from __future__ import annotations
@@ -219,11 +220,16 @@ class ReActAgent:
         self, prompt_ids: Sequence[Sequence[int]], suffix_ids: Sequence[Sequence[Sequence[int]]], *,
         with_values: bool = False,
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Total log-probability of every suffix after its prompt: one prompt forward, then the
-        suffixes as batches on copies of the prompt's KV cache. Also the value head's estimate on
-        each prompt's last token when asked."""
-        from transformers import DynamicCache
+        """Total log-probability of every suffix after its prompt, and the value head's estimate on each
+        prompt's last token when asked.
 
+        One forward runs the (left-padded) prompts and keeps their KV cache. Then each prompt's
+        candidates are packed side by side into one row and run in one more forward on that cache,
+        with a 4D attention mask that lets a candidate's tokens see the prompt and the earlier tokens
+        of the same candidate only, and position ids that restart after the prompt for each
+        candidate. No copy of the cache is made; rows longer than ``score_chunk`` candidates' worth
+        of tokens are split into several passes, cropping the cache back to the prompt in between.
+        """
         device = self.device
         input_ids, attention, positions = left_pad(prompt_ids, self.tokenizer.pad_token_id, device)
         out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
@@ -231,37 +237,57 @@ class ReActAgent:
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # next-token after each prompt
         values = self.value_head(out.hidden_states[-1][:, -1, :]).squeeze(-1) if with_values else None
         cache = out.past_key_values
+        prompt_width = input_ids.shape[1]
         lengths = attention.sum(dim=1)
-        rows = [(b, k) for b in range(len(prompt_ids)) for k in range(len(suffix_ids[b]))]
         totals: list[torch.Tensor] = [torch.zeros(len(s)) for s in suffix_ids]
-        for start in range(0, len(rows), self.score_chunk):
-            chunk = rows[start:start + self.score_chunk]
-            index = torch.tensor([b for b, _ in chunk], device=device)
-            sub_cache = DynamicCache(
-                ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in cache.layers],
-                config=self.model.config,
-            )
-            tokens = [suffix_ids[b][k] for b, k in chunk]
-            width = max(len(t) for t in tokens)
-            suffix = torch.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)
-            mask = torch.zeros((len(chunk), width), dtype=attention.dtype, device=device)
-            for r, t in enumerate(tokens):
-                suffix[r, : len(t)] = torch.tensor(t, device=device)
-                mask[r, : len(t)] = 1
-            step_positions = lengths[index, None] + torch.arange(width, device=device)[None, :]
-            logits = self.model(
-                input_ids=suffix, attention_mask=torch.cat([attention[index], mask], dim=1),
-                position_ids=step_positions, past_key_values=sub_cache, use_cache=True,
-            ).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            for r, (b, k) in enumerate(chunk):
-                t = tokens[r]
-                total = first[b, t[0]]
-                if len(t) > 1:
-                    ids = torch.tensor(t[1:], device=device)
-                    total = total + logp[r, torch.arange(len(t) - 1, device=device), ids].sum()
-                totals[b][k] = total.cpu()
+        todo = [list(range(len(s))) for s in suffix_ids]
+        while any(todo):
+            passes = [rows[: self.score_chunk] for rows in todo]
+            todo = [rows[self.score_chunk:] for rows in todo]
+            self._score_pass(cache, first, attention, lengths, suffix_ids, passes, totals)
+            grown = cache.get_seq_length() - prompt_width
+            if grown > 0:
+                cache.crop(-grown)  # a negative count removes that many tokens, in every transformers version
         return totals, values
+
+    def _score_pass(self, cache: Any, first: torch.Tensor, attention: torch.Tensor, lengths: torch.Tensor,
+                    suffix_ids: Sequence[Sequence[Sequence[int]]], passes: list[list[int]],
+                    totals: list[torch.Tensor]) -> None:
+        device = self.device
+        batch = len(passes)
+        packed = [[tok for k in ks for tok in suffix_ids[b][k]] for b, ks in enumerate(passes)]
+        width = max(1, max(len(p) for p in packed))
+        tokens = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)
+        segment = torch.full((batch, width), -1, dtype=torch.long, device=device)
+        offset = torch.zeros((batch, width), dtype=torch.long, device=device)
+        spans: list[list[tuple[int, int, int]]] = []
+        for b, ks in enumerate(passes):
+            at, row = 0, []
+            for k in ks:
+                t = suffix_ids[b][k]
+                tokens[b, at:at + len(t)] = torch.tensor(t, device=device)
+                segment[b, at:at + len(t)] = k
+                offset[b, at:at + len(t)] = torch.arange(len(t), device=device)
+                row.append((k, at, len(t)))
+                at += len(t)
+            spans.append(row)
+        causal = torch.ones((width, width), dtype=torch.bool, device=device).tril()
+        same = (segment[:, :, None] == segment[:, None, :]) & (segment[:, :, None] >= 0) & causal
+        sees_prompt = attention.bool()[:, None, :].expand(batch, width, attention.shape[1])
+        allowed = torch.cat([sees_prompt, same], dim=2)[:, None]  # [batch, 1, query, prompt + packed]
+        dtype = first.dtype if self.model.dtype is None else self.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+        logits = self.model(input_ids=tokens, attention_mask=mask, position_ids=lengths[:, None] + offset,
+                            past_key_values=cache, use_cache=True).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for b, row in enumerate(spans):
+            for k, at, n in row:
+                t = suffix_ids[b][k]
+                total = first[b, t[0]]
+                if n > 1:
+                    total = total + logp[b, torch.arange(at, at + n - 1, device=device),
+                                         torch.tensor(t[1:], device=device)].sum()
+                totals[b][k] = total.cpu()
 
     @torch.no_grad()
     def candidate_logprobs_naive(self, prompt_ids: Sequence[Sequence[int]],
