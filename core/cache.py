@@ -22,22 +22,24 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "MANIFEST.json"
+MANIFEST = "manifest.json"
+#: the environment variable that moves the cache
+CACHE_ENV = "SPARRING_CACHE"
 
 
 def cache_root() -> Path:
-    """The root directory of sparring's cache (created on demand)."""
-    if os.environ.get("SPARRING_CACHE"):
-        root = Path(os.environ["SPARRING_CACHE"])
-    elif os.environ.get("XDG_CACHE_HOME"):
-        root = Path(os.environ["XDG_CACHE_HOME"]) / "sparring"
-    else:
-        root = Path.home() / ".cache" / "sparring"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """The root directory of sparring's cache: ``$SPARRING_CACHE``, else ``$XDG_CACHE_HOME/sparring``,
+    else ``~/.cache/sparring``."""
+    override = os.environ.get(CACHE_ENV, "").strip()
+    if override:
+        return Path(override).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return (base / "sparring").absolute()
 
 
 def _digest(path: Path) -> str:
@@ -48,27 +50,32 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def write_manifest(directory: Path) -> None:
+def write_manifest(directory: Path, meta: dict[str, Any] | None = None) -> None:
+    """Writes the manifest (every file's SHA-256, plus ``meta``) last, flushed to disk."""
     files = {
-        p.relative_to(directory).as_posix(): {"size": p.stat().st_size, "sha256": _digest(p)}
+        p.relative_to(directory).as_posix(): _digest(p)
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
-    (directory / MANIFEST).write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
+    with open(directory / MANIFEST, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({**(meta or {}), "files": files}, indent=1, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
 
 
 def is_complete(directory: Path, *, verify_hashes: bool = True) -> bool:
     """Whether ``directory`` holds a complete entry: a manifest whose files all exist and match."""
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-        for name, meta in manifest["files"].items():
+        for name, digest in read_manifest(directory)["files"].items():
             path = directory / name
-            if path.stat().st_size != meta["size"]:
-                return False
-            if verify_hashes and _digest(path) != meta["sha256"]:
+            if not path.is_file() or (verify_hashes and _digest(path) != digest):
                 return False
         return True
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -88,25 +95,31 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_entry(path: Path, build: Callable[[Path], None], *, verify_hashes: bool = True) -> Path:
-    """Returns ``path`` once it holds a complete entry, calling ``build(tmp_dir)`` to make it if needed.
+def ensure_entry(path: Path, build: Callable[[Path], dict[str, Any] | None], *,
+                 verify_hashes: bool = True) -> bool:
+    """Makes sure ``path`` holds a complete entry, calling ``build(tmp_dir)`` to make it if needed;
+    returns whether this call built it.
 
-    ``build`` writes the entry's files into the empty directory it is given; it may raise, in which
-    case nothing is left behind and the error propagates.
+    ``build`` writes the entry's files into the empty directory it is given and may return a dict
+    stored in the manifest; if it raises, nothing is left behind and the error propagates.
+    Temporary directories left by a killed build are removed.
     """
     if is_complete(path, verify_hashes=verify_hashes):
-        return path
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.with_name(path.name + ".lock")):
         if is_complete(path, verify_hashes=verify_hashes):  # another process built it while we waited
-            return path
+            return False
+        for stale in path.parent.glob(f".{path.name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if path.exists():
             logger.warning("cache entry %s is incomplete or corrupted; rebuilding it", path)
             shutil.rmtree(path, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         try:
-            build(tmp)
-            write_manifest(tmp)
+            meta = build(tmp)
+            write_manifest(tmp, meta)
             os.replace(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return True

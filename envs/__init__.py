@@ -18,6 +18,7 @@ from sparring.envs.rewards_wrapper import RewardWrapper
 from sparring.envs.spaces import UnicodeText
 from sparring.envs.splits import SEEN_SPLITS, SPLITS
 from sparring.envs.text_env import FamilyConfig, TextEnv
+from sparring.envs.textworld_games import register_textworld
 
 register(EnvEntry(
     id="sparring/Household-v0",
@@ -43,6 +44,7 @@ register(EnvEntry(
     family="shop",
     description="WebShop-like store: search a generated catalogue, pick options, buy what the instruction asks",
 ))
+register_textworld()
 
 __all__ = [
     "CustomReward", "EnvEntry", "EnvReward", "FamilyConfig", "ModelReward", "RewardModel", "RewardSource",

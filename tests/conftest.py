@@ -8,10 +8,23 @@ import gymnasium as gym
 import pytest
 
 import sparring  # noqa: F401  (registers the ids)
-from sparring.envs import SPLITS, registered
+from sparring.envs import registered
 
 ENV_IDS = list(registered())
+#: every (id, split) an env declares
+ENV_SPLITS = [(env_id, split) for env_id, e in registered().items() for split in e.splits]
 DIFFICULTIES = ("easy", "medium", "hard")
+TEXTWORLD_IDS = [i for i, e in registered().items() if e.entry_point.startswith("sparring.envs.textworld_games")]
+#: kwargs the tests add per id: TextWorld games take seconds to generate, so tests cycle through two
+#: games per split (generated once per session into the session's cache)
+TEST_KWARGS: dict[str, dict] = {env_id: {"num_games": 2} for env_id in TEXTWORLD_IDS}
+#: seeds the oracle test plays per id, split and difficulty
+ORACLE_SEEDS: dict[str, int] = {env_id: 10 for env_id in TEXTWORLD_IDS}
+
+
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    """``gymnasium.make`` with the id's test kwargs."""
+    return gym.make(env_id, **{**TEST_KWARGS.get(env_id, {}), **kwargs})
 
 
 def rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list:
@@ -69,9 +82,4 @@ def tiny(sparring_cache):
 
 @pytest.fixture(params=ENV_IDS)
 def env_id(request) -> str:
-    return request.param
-
-
-@pytest.fixture(params=SPLITS)
-def split(request) -> str:
     return request.param

@@ -64,7 +64,7 @@ def test_play_in_the_terminal():
 
 
 def test_main_job_writes_results(tmp_path):
-    out = sparring("main", "--episodes", "2", "--out", str(tmp_path), "--no-progress")
+    out = sparring("main", "--episodes", "2", "--textworld-episodes", "1", "--out", str(tmp_path), "--no-progress")
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "baselines.json").read_text())
     from sparring.envs import registered

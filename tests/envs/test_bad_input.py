@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sparring.errors import EpisodeFinishedError
 
-from ..conftest import ENV_IDS, play_oracle
+from ..conftest import ENV_IDS, make_env, play_oracle
 
 BAD_ACTIONS = {
     "empty": "",
@@ -32,7 +32,7 @@ def _state(env: gym.Env, info: dict) -> tuple:
 
 @pytest.mark.parametrize("name", sorted(BAD_ACTIONS))
 def test_bad_actions_get_feedback_and_change_nothing(env_id, name):
-    env = gym.make(env_id)
+    env = make_env(env_id)
     env.reset(seed=5)
     _, _, terminated, _, info = env.step(env.unwrapped.expert_action())  # not at the very start
     assert not terminated
@@ -49,7 +49,7 @@ def test_bad_actions_get_feedback_and_change_nothing(env_id, name):
 
 
 def test_non_string_action_raises_type_error(env_id):
-    env = gym.make(env_id)
+    env = make_env(env_id)
     env.reset(seed=0)
     for bad in (None, 3, b"look", ["look"]):
         with pytest.raises(TypeError, match="str"):
@@ -57,7 +57,7 @@ def test_non_string_action_raises_type_error(env_id):
 
 
 def test_stepping_a_finished_episode_says_reset(env_id):
-    env = gym.make(env_id).unwrapped
+    env = make_env(env_id).unwrapped
     with pytest.raises(EpisodeFinishedError, match="reset"):
         env.step("look")
     info = play_oracle(env, seed=1)
@@ -90,7 +90,7 @@ def commands(draw, admissible: list[str]):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), seed=st.integers(0, 10_000))
 def test_fuzzed_actions_never_raise_and_keep_info_consistent(env_id, data, seed):
-    env = gym.make(env_id)
+    env = make_env(env_id)
     obs, info = env.reset(seed=seed)
     invalid = 0
     for _ in range(12):

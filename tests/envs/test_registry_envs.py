@@ -6,10 +6,10 @@ import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
-from sparring.envs import SPLITS, TextEnv
+from sparring.envs import TextEnv
 from sparring.envs.spaces import MAX_OBSERVATION_LENGTH
 
-from ..conftest import DIFFICULTIES, ENV_IDS, play_oracle, rollout
+from ..conftest import DIFFICULTIES, ENV_IDS, ENV_SPLITS, ORACLE_SEEDS, make_env, play_oracle, rollout
 
 #: ids whose oracle may lose some tasks, with the reason; empty: every oracle wins every task
 KNOWN_ORACLE_FAILURES: dict[str, str] = {}
@@ -18,27 +18,27 @@ INFO_KEYS = {"admissible_actions", "instruction", "won", "lost", "score", "max_s
              "seed", "task", "step", "invalid_action", "num_invalid", "reward_terms"}
 
 
-@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("env_id,split", ENV_SPLITS)
 def test_env_checker(env_id, split):
-    env = gym.make(env_id, split=split).unwrapped
+    env = make_env(env_id, split=split).unwrapped
     assert isinstance(env, TextEnv)
     check_env(env, skip_render_check=False)
 
 
-@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("env_id,split", ENV_SPLITS)
 def test_seeded_rollouts_are_deterministic(env_id, split):
-    first = rollout(gym.make(env_id, split=split), seed=7, steps=150)
-    second = rollout(gym.make(env_id, split=split), seed=7, steps=150)
+    first = rollout(make_env(env_id, split=split), seed=7, steps=150)
+    second = rollout(make_env(env_id, split=split), seed=7, steps=150)
     assert len(first) == len(second)
     for a, b in zip(first, second, strict=True):
         assert data_equivalence(a, b)
-    other = rollout(gym.make(env_id, split=split), seed=8, steps=1)
+    other = rollout(make_env(env_id, split=split), seed=8, steps=1)
     assert other[0][0] != first[0][0] or other[0][1]["task"] != first[0][1]["task"]
 
 
-@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("env_id,split", ENV_SPLITS)
 def test_info_contract_and_spaces(env_id, split):
-    env = gym.make(env_id, split=split)
+    env = make_env(env_id, split=split)
     for obs, *rest in rollout(env, seed=3, steps=120):
         info = rest[-1]
         assert INFO_KEYS <= set(info), INFO_KEYS - set(info)
@@ -54,24 +54,24 @@ def test_info_contract_and_spaces(env_id, split):
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
-@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("env_id,split", ENV_SPLITS)
 def test_oracle_wins_every_task(env_id, split, difficulty):
-    env = gym.make(env_id, split=split, difficulty=difficulty)
-    losses = [seed for seed in range(100) if not play_oracle(env, seed=seed)["won"]]
+    env = make_env(env_id, split=split, difficulty=difficulty)
+    losses = [seed for seed in range(ORACLE_SEEDS.get(env_id, 100)) if not play_oracle(env, seed=seed)["won"]]
     if env_id in KNOWN_ORACLE_FAILURES:
         pytest.xfail(KNOWN_ORACLE_FAILURES[env_id])
     assert not losses, f"the oracle lost {env_id} {split} {difficulty} seeds {losses[:10]}"
 
 
 def test_reset_pins_a_task(env_id):
-    env = gym.make(env_id, split="valid")
+    env = make_env(env_id, split="valid")
     obs, info = env.reset(seed=11)
-    replay_obs, replay_info = gym.make(env_id, split="valid").reset(options={"task": info["task"]})
+    replay_obs, replay_info = make_env(env_id, split="valid").reset(options={"task": info["task"]})
     assert replay_obs == obs and replay_info["task"] == info["task"]
     assert replay_info["seed"] == -1  # a pinned task is not a seeded one
     # the pinned episode plays out exactly like the seeded one
-    a = gym.make(env_id, split="valid")
-    b = gym.make(env_id, split="valid")
+    a = make_env(env_id, split="valid")
+    b = make_env(env_id, split="valid")
     a.reset(seed=11)
     b.reset(options={"task": info["task"]})
     for _ in range(30):
@@ -85,7 +85,7 @@ def test_reset_pins_a_task(env_id):
 def test_bad_task_spec_is_a_clear_error(env_id):
     from sparring.errors import InvalidTaskError
 
-    env = gym.make(env_id)
+    env = make_env(env_id)
     for bad in ({"nonsense": 1}, "not json", 42):
         with pytest.raises(InvalidTaskError, match="task"):
             env.reset(options={"task": bad})

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("textworld")
 # TextWorld silences Jericho's "not fully supported" warning (its score comes from TextWorld's own
 # tracking); pytest's warning capture would bring it back.
-pytestmark = pytest.mark.filterwarnings("ignore::jericho.UnsupportedGameWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Game '.*' is not fully supported:UserWarning")
 
 from sparring.envs import registration  # noqa: E402
 from sparring.envs import textworld_games as twg  # noqa: E402
@@ -42,7 +42,7 @@ from sparring.envs.textworld_games import (  # noqa: E402
 from sparring.errors import ConfigError, EnvCreationError, InvalidTaskError, UnknownNameError  # noqa: E402
 
 COOKING = dict(recipe=1, take=1, go=1, open=True, cook=True, cut=True)
-#: one small game per challenge (and split), all generated once by the session fixture
+#: one small game per challenge (and split), all generated once by the `cache` fixture
 SMALL = {
     "simple": (TextWorldSimpleEnv, dict(difficulty="easy")),
     "coin": (TextWorldCoinCollectorEnv, dict(level=2)),
@@ -239,6 +239,14 @@ def test_observations_drop_textworld_noise_but_keep_its_text():
     end = ("\nYou eat the meal.\n\n\n   *** The End ***\n\nYou scored 3 out of a possible 3, in 4 turns.\n\n\n"
            "Would you like to RESTART, RESTORE a saved game, QUIT or UNDO the last command?\n>    -= Kitchen =-2/4")
     assert clean_text(end) == "You eat the meal.\n\n*** The End ***\n\nYou scored 3 out of a possible 3, in 4 turns."
+
+
+def test_a_game_without_objective_says_so_in_its_first_observation():
+    env = make(TextWorldSimpleEnv)
+    spec = {**SIMPLE_SPEC, "settings": {**SIMPLE_SPEC["settings"], "goal": "none"}}
+    obs, info = env.reset(options={"task": spec})
+    assert info["instruction"].startswith("No objective is given") and obs.endswith(info["instruction"])
+    assert "-= Bedroom =-" in obs and "chest drawer" not in info["instruction"]
 
 
 def test_scripted_episode_on_a_pinned_simple_game_scores_every_sub_goal():

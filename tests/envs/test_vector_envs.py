@@ -10,12 +10,14 @@ import pytest
 
 from sparring.envs import make_vec
 
+from ..conftest import TEST_KWARGS, make_env
+
 
 def _single_env_trace(env_id: str, seeds: list[int], steps: int) -> list[list[str]]:
     """Observations of each env alone, following the same action choices as the vector run."""
     traces = []
     for k, seed in enumerate(seeds):
-        env = gym.make(env_id)
+        env = make_env(env_id)
         rng = random.Random(k)
         obs, info = env.reset(seed=seed)
         trace = [obs]
@@ -36,7 +38,8 @@ def _single_env_trace(env_id: str, seeds: list[int], steps: int) -> list[list[st
 def test_vector_env_observations_match_single_envs(env_id, mode, vector_kwargs):
     seeds, steps = [3, 4], 6
     expected = _single_env_trace(env_id, seeds, steps)
-    envs = make_vec(env_id, num_envs=2, vectorization_mode=mode, vector_kwargs=dict(vector_kwargs))
+    envs = make_vec(env_id, num_envs=2, vectorization_mode=mode, vector_kwargs=dict(vector_kwargs),
+                    **TEST_KWARGS.get(env_id, {}))
     try:
         obs, infos = envs.reset(seed=seeds)
         rngs = [random.Random(k) for k in range(2)]
