@@ -34,8 +34,8 @@ class Turn:
 
 
 def assistant_text(action: str, thought: str = "", *, with_thought: bool = True) -> str:
-    if with_thought:
-        return f"Thought: {thought or 'I will do this next.'}\n{ACTION_PREFIX} {action}"
+    if with_thought and thought:
+        return f"Thought: {thought}\n{ACTION_PREFIX} {action}"
     return f"{ACTION_PREFIX} {action}"
 
 
@@ -127,6 +127,6 @@ def prompt_vocabulary() -> list[str]:
     example = build_messages(family="household", syntax=["look"], instruction="do it", history=[Turn("x", "y", "z")],
                              observation="o", admissible=["a", "b"])
     return [SYSTEM, SYSTEM_SCORED] + [m["content"] for m in example] + [
-        "Thought: I will do this next.", "Action:", "Task:", "Admissible actions:", "Example of a finished task:",
+        "Thought:", "Action:", "Task:", "Admissible actions:", "Example of a finished task:",
         "Observation:", "earlier turns not shown",
     ]

@@ -115,8 +115,9 @@ class ReActAgent:
             for slot, reply in zip(active, replies, strict=True):
                 action, thought = parse_action(reply)
                 if action is None:
+                    # the env answers it as an invalid action; its first line is enough for that
                     self.stats["unparseable"] += 1
-                    action = reply.strip()[:200]
+                    action = next((line.strip() for line in reply.splitlines() if line.strip()), "")[:200]
                 self._record(slot, action, thought)
                 actions[slot] = action
         self.stats["actions"] += len(active)

@@ -132,15 +132,18 @@ def _quiet_transformers() -> None:
         pass
 
 
+def _thought(agent: Any, slot: int) -> str:
+    explain = getattr(agent, "thought", None)
+    return explain(slot) if explain else ""
+
+
 def _print_transcript(agent: Any, records: list[Any]) -> None:
     if not records:
         return
-    first = records[0]
+    first = records[0][0]
     print(f"\n=== transcript: {first.info['family']} / {first.info['split']} / seed {first.info['seed']} ===")
     print(first.observation)
-    thought = getattr(agent, "thought", None)
-    for record in records:
-        note = thought(record.slot) if thought else ""
+    for record, note in records:
         if note:
             print(f"\n  Thought: {note}")
         print(f"\n> {record.action}")
@@ -148,7 +151,7 @@ def _print_transcript(agent: Any, records: list[Any]) -> None:
         flags = " (invalid)" if record.next_info.get("invalid_action") else ""
         print(f"[reward {record.reward:g} | score {record.next_info['score']:g}/{record.next_info['max_score']:g}]"
               f"{flags}")
-    outcome = "won" if records[-1].next_info["won"] else "not won"
+    outcome = "won" if records[-1][0].next_info["won"] else "not won"
     print(f"=== {outcome} in {len(records)} steps ===\n")
 
 
@@ -169,7 +172,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 agent, env_id, split=split, episodes=args.episodes, seed_offset=args.seed_offset,
                 num_envs=args.num_envs, vectorization_mode="async" if args.async_envs else "sync",
                 env_kwargs=env_kwargs, progress=not args.no_progress and f"{agent.name} {env_id} {split}",
-                on_step=(lambda r, keep=shown: keep.append(r) if r.episode == 0 else None) if want_show else None,
+                on_step=(lambda r, keep=shown: keep.append((r, _thought(agent, r.slot))) if r.episode == 0 else None)
+                if want_show else None,
             )
             if want_show:
                 _print_transcript(agent, shown)
