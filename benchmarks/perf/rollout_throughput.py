@@ -56,7 +56,7 @@ def measure(env_id: str, num_envs: int, steps: int, model: Any, tokenizer: Any) 
 
     agent = ReActAgent(model, tokenizer, mode="score", window=4)
     # warm-up outside the clock (first calls allocate)
-    run_episodes(agent, env_id, split="train", seeds=[10_000], env_kwargs={"max_steps": 3})
+    run_episodes(agent, env_id, split="train", seeds=[10_000], env_kwargs={"max_steps": 8})
     timer = ForwardTimer(model)
     counted = {"steps": 0}
     start = time.perf_counter()
