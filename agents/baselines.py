@@ -13,7 +13,8 @@ from sparring.errors import SparringError
 class RandomAgent:
     """Picks uniformly among ``info["admissible_actions"]``.
 
-    Each episode gets its own random stream, keyed by the agent's seed and the task, so an episode's
+    Each episode gets its own random stream, keyed by the agent's seed, the task and how many times
+    this agent has started that task before (so repeated samples of one task differ), so an episode's
     actions do not depend on how many envs run beside it.
     """
 
@@ -22,6 +23,7 @@ class RandomAgent:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._rngs: dict[int, random.Random] = {}
+        self._starts: dict[tuple[str, int], int] = {}
 
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         actions = []
@@ -30,7 +32,10 @@ class RandomAgent:
                 actions.append("")
                 continue
             if info["step"] == 0 or i not in self._rngs:
-                self._rngs[i] = random.Random(f"{self.seed}/{spec_hash(info['task'])}/{info['seed']}")
+                key = (spec_hash(info["task"]), int(info["seed"]))
+                repeat = self._starts.get(key, 0)
+                self._starts[key] = repeat + 1
+                self._rngs[i] = random.Random(f"{self.seed}/{key[0]}/{key[1]}/{repeat}")
             admissible = info["admissible_actions"]
             actions.append(self._rngs[i].choice(admissible) if admissible else "look")
         return actions

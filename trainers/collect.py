@@ -1,0 +1,137 @@
+"""Collect trajectories from any agent: the oracle (expert trajectories), a model agent sampling with a
+temperature, several samples per task (self-exploration), a random agent.
+
+Each finished episode is appended to a JSON Lines file at once (one write, flushed to disk), so a
+killed run loses only the episodes in flight, never leaves a broken line behind, and ``resume=True``
+continues where it stopped without duplicates: episodes already in the file (same env id, split,
+seed, agent and sample) are skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.agents.base import Agent
+from sparring.agents.prompting import Turn, build_messages
+from sparring.agents.rollout import StepRecord, run_episodes
+from sparring.envs.registration import entry, family_class
+from sparring.errors import ConfigError
+from sparring.trajectory import Episode, Step, append_episodes, iter_episodes, repair
+
+#: turns of history in the stored prompts (the ReAct agent's default window)
+PROMPT_WINDOW = 4
+
+
+@dataclasses.dataclass
+class CollectStats:
+    """What a collection run did."""
+
+    written: int = 0
+    skipped: int = 0  #: already in the file (resume)
+    won: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def prompt_for(family: str, instruction: str, history: Sequence[Turn], observation: str,
+               admissible: Sequence[str], *, with_thought: bool, window: int = PROMPT_WINDOW) -> list[dict[str, str]]:
+    """The chat messages a ReAct policy is given for one turn (the format SFT and DPO train on)."""
+    return build_messages(family=family, syntax=family_class(family).syntax, instruction=instruction,
+                          history=history, observation=observation, admissible=admissible, window=window,
+                          with_thought=with_thought)
+
+
+class _Recorder:
+    """Builds episodes from step records and appends each one when it ends."""
+
+    def __init__(self, agent: Agent, env_id: str, plan: list[tuple[int, int]], out: Path, stats: CollectStats,
+                 with_thought: bool) -> None:
+        self.agent, self.env_id, self.plan, self.out, self.stats = agent, env_id, plan, out, stats
+        self.with_thought = with_thought
+        self.open: dict[int, Episode] = {}
+        self.history: dict[int, list[Turn]] = {}
+
+    def __call__(self, record: StepRecord) -> None:
+        info, k = record.info, record.episode
+        if k not in self.open:
+            seed, sample = self.plan[k]
+            self.open[k] = Episode(
+                env_id=self.env_id, family=info["family"], split=info["split"], seed=int(info["seed"]),
+                task=info["task"], instruction=info["instruction"], agent=self.agent.name, sample=sample,
+                perturbations=list(info.get("perturbations", [])),
+            )
+            self.history[k] = []
+        episode, history = self.open[k], self.history[k]
+        explain = getattr(self.agent, "thought", None)
+        thought = explain(record.slot) if explain else ""
+        episode.steps.append(Step(
+            observation=record.observation, admissible=list(info["admissible_actions"]),
+            prompt=prompt_for(episode.family, episode.instruction, history, record.observation,
+                              info["admissible_actions"], with_thought=self.with_thought),
+            action=record.action, thought=thought, reward=record.reward,
+            reward_terms=dict(record.next_info.get("reward_terms", {})), next_observation=record.next_observation,
+            terminated=record.terminated, truncated=record.truncated,
+            invalid=bool(record.next_info.get("invalid_action", False)),
+        ))
+        history.append(Turn(record.observation, record.action, thought))
+        if record.terminated or record.truncated:
+            final = record.next_info
+            episode.won, episode.lost = bool(final["won"]), bool(final["lost"])
+            episode.score, episode.max_score = float(final["score"]), float(final["max_score"])
+            episode.episode_return = sum(s.reward for s in episode.steps)
+            episode.truncated = record.truncated
+            append_episodes(self.out, [episode])
+            self.stats.written += 1
+            self.stats.won += episode.won
+            del self.open[k], self.history[k]
+
+
+def collect(
+    agent: Agent,
+    env_ids: Sequence[str],
+    splits: Sequence[str],
+    out: str | Path,
+    *,
+    episodes: int = 10,
+    samples_per_task: int = 1,
+    seed_offset: int = 0,
+    num_envs: int = 1,
+    vectorization_mode: str = "sync",
+    env_kwargs: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> CollectStats:
+    """Plays ``agent`` on ``episodes`` tasks (seeds ``seed_offset..``) of every env id and split,
+    ``samples_per_task`` times each, appending every finished episode to ``out``."""
+    if episodes < 1 or samples_per_task < 1:
+        raise ConfigError(f"episodes and samples_per_task must be >= 1, got {episodes} and {samples_per_task}")
+    for env_id in env_ids:
+        entry(env_id)
+    path = Path(out)
+    if path.exists() and not resume:
+        raise ConfigError(f"{path} exists; pass resume=True (--resume) to continue it, or choose another file")
+    done: set[tuple] = set()
+    if path.exists():
+        repair(path)
+        done = {e.key for e in iter_episodes(path)}
+    stats = CollectStats()
+    with_thought = getattr(agent, "mode", "score") == "generate"
+    for env_id in env_ids:
+        for split in splits:
+            if split not in entry(env_id).splits:
+                raise ConfigError(f"{env_id} has no split {split!r}; it has {entry(env_id).splits}")
+            plan = [(seed, sample) for seed in range(seed_offset, seed_offset + episodes)
+                    for sample in range(samples_per_task)]
+            todo = [(s, n) for s, n in plan if (env_id, split, s, agent.name, n) not in done]
+            stats.skipped += len(plan) - len(todo)
+            if not todo:
+                continue
+            recorder = _Recorder(agent, env_id, todo, path, stats, with_thought)
+            run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], num_envs=num_envs,
+                         vectorization_mode=vectorization_mode, env_kwargs=env_kwargs,
+                         progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder)
+    return stats
