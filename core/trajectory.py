@@ -81,6 +81,8 @@ class Episode:
     episode_return: float = 0.0
     truncated: bool = False
     steps: list[Step] = dataclasses.field(default_factory=list)
+    #: provenance: e.g. {"corrected_from": [...key], "prefix_steps": 3} for an oracle-corrected episode
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     format: int = FORMAT
 
     @property
@@ -208,6 +210,7 @@ def to_dataset(episodes: Iterable[Episode], kind: str = "sft") -> Any:
         for episode in episodes:
             row = episode.to_dict()
             row["perturbations"] = json.dumps(row["perturbations"])
+            row["meta"] = json.dumps(row["meta"])
             for step in row["steps"]:
                 step["reward_terms"] = json.dumps(step["reward_terms"])
             rows.append(row)
