@@ -6,6 +6,8 @@ A checkpoint directory::
     sparring_agent.json         what is inside, and the base model (a zoo name, path or hub id)
     adapter/                    the peft LoRA adapter (when the policy is base + adapter), or
     model/                      the full weights (when the whole model was trained)
+    base/                       the base model's full weights, when it is not a zoo name or hub id
+                                (a policy trained further from a checkpoint: SFT, then DPO on top)
     tokenizer/                  the tokenizer, with its chat template
     value_head.safetensors      the value head (when there is one)
 
@@ -55,6 +57,8 @@ class AgentModel:
     tokenizer: Any
     value_head: ValueHead | None = None
     base_model: str = ""  #: what the model was loaded from (a zoo name, path or hub id)
+    #: the base weights go into the checkpoint (``base/``): the base is itself a trained policy
+    embed_base: bool = False
 
     @property
     def has_adapter(self) -> bool:
@@ -66,6 +70,14 @@ class AgentModel:
         device = next(self.model.parameters()).device
         self.value_head = ValueHead(hidden, inner_size).to(device)
         return self.value_head
+
+    def freeze_as_base(self) -> None:
+        """Makes the current policy the base of the next adapter: merges an adapter into the weights
+        (if there is one) and marks the base to be embedded in checkpoints. Training a new adapter on
+        top then has this policy as its reference (the adapter disabled)."""
+        if self.has_adapter:
+            self.model = self.model.merge_and_unload()
+        self.embed_base = True
 
     def add_lora(self, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: Any = "all-linear") -> Any:
         """Wraps the model in a fresh LoRA adapter (peft); the base weights stay frozen."""
@@ -84,11 +96,15 @@ class AgentModel:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
+            base_model = self.base_model
             if self.has_adapter:
                 self.model.save_pretrained(tmp / "adapter")
+                if self.embed_base:
+                    _save_base(self.model, tmp / "base")
+                    base_model = "base"
                 config_path = tmp / "adapter" / "adapter_config.json"
                 adapter_config = json.loads(config_path.read_text())
-                adapter_config["base_model_name_or_path"] = self.base_model  # a zoo name stays portable
+                adapter_config["base_model_name_or_path"] = base_model  # a zoo name stays portable
                 config_path.write_text(json.dumps(adapter_config, indent=2))
             else:
                 self.model.save_pretrained(tmp / "model")
@@ -100,7 +116,7 @@ class AgentModel:
                           tmp / "value_head.safetensors")
             meta = {
                 "format": FORMAT,
-                "base_model": self.base_model,
+                "base_model": base_model,
                 "adapter": self.has_adapter,
                 "value_head": None if self.value_head is None else {
                     "hidden_size": self.value_head.hidden_size, "inner_size": self.value_head.inner_size},
@@ -137,12 +153,19 @@ class AgentModel:
         if meta["adapter"]:
             from peft import PeftModel
 
-            base, _ = load_model(meta["base_model"], dtype=dtype)
+            embedded = meta["base_model"] == "base"
+            if embedded:
+                base = AutoModelForCausalLM.from_pretrained(path / "base", dtype=dtype)
+            else:
+                base, _ = load_model(meta["base_model"], dtype=dtype)
             model = PeftModel.from_pretrained(base, str(path / "adapter"), is_trainable=trainable)
         else:
             model = AutoModelForCausalLM.from_pretrained(path / "model", dtype=dtype)
         _prepare_tokenizer(tokenizer, model)
-        agent = cls(model, tokenizer, base_model=meta["base_model"])
+        if meta["adapter"] and embedded:
+            agent = cls(model, tokenizer, base_model=str(path / "base"), embed_base=True)
+        else:
+            agent = cls(model, tokenizer, base_model=meta["base_model"])
         if meta["value_head"]:
             from safetensors.torch import load_file
 
@@ -156,6 +179,22 @@ class AgentModel:
         if not trainable:
             agent.model.eval()
         return agent
+
+
+def _save_base(peft_model: Any, directory: Path) -> None:
+    """Saves the frozen base weights under a peft adapter as a plain Hugging Face model."""
+    base = peft_model.get_base_model()
+    prefix_free = {}
+    for name, tensor in base.state_dict().items():
+        if "lora_" in name:
+            continue
+        prefix_free[name.replace(".base_layer", "")] = tensor
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_config(base.config)
+    plain.load_state_dict(prefix_free)
+    plain.generation_config = base.generation_config
+    plain.save_pretrained(directory)
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:

@@ -124,10 +124,12 @@ def _agent_from_args(args: argparse.Namespace) -> Any:
 
 def _quiet_transformers() -> None:
     try:
+        import datasets
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
+        datasets.disable_progress_bars()
     except ImportError:
         pass
 
@@ -185,6 +187,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _write_json({"results": rows, "episodes": episodes if args.episodes_detail else None}, args.json)
     if args.json != "-":
         print(format_table(rows, RESULT_COLUMNS))
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from sparring.envs import entry
+    from sparring.trainers.collect import collect
+
+    for env_id in args.env:
+        entry(env_id)
+    agent = _agent_from_args(args)
+    stats = collect(
+        agent, args.env, args.split or ["train"], args.out, episodes=args.episodes,
+        samples_per_task=args.samples, seed_offset=args.seed_offset, num_envs=args.num_envs,
+        vectorization_mode="async" if args.async_envs else "sync", env_kwargs=_env_kwargs(args),
+        resume=args.resume, progress=not args.no_progress,
+    )
+    print(f"wrote {stats.written} episodes to {args.out} ({stats.won} won; {stats.skipped} already there)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sparring.config_cli import config_from_args
+
+    _quiet_transformers()
+    if args.trainer == "sft":
+        from sparring.trainers.sft import SFTConfig, train_sft
+
+        result = train_sft(config_from_args(SFTConfig, args))
+    elif args.trainer == "dpo":
+        from sparring.trainers.dpo import DPOConfig, train_dpo
+
+        result = train_dpo(config_from_args(DPOConfig, args))
+    elif args.trainer == "eto":
+        from sparring.trainers.eto import ETOConfig, run_eto
+
+        result = run_eto(config_from_args(ETOConfig, args))
+    else:
+        from sparring.trainers.reward_model import RewardModelConfig, train_reward_model
+        from sparring.trajectory import read_episodes
+
+        config = config_from_args(RewardModelConfig, args, **({"data": args.data} if args.data else {}))
+        episodes = [e for path in args.data for e in read_episodes(path)]
+        result = train_reward_model(episodes, config)
+        result = result.to_dict() if hasattr(result, "to_dict") else result
+    print(json.dumps(result, indent=2, default=str))
     return 0
 
 
@@ -274,6 +321,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes-detail", action="store_true", help="include every episode in the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    def agent_options(p: argparse.ArgumentParser, default_agent: str) -> None:
+        p.add_argument("--agent", default=default_agent, help="random | oracle | react | react-fewshot")
+        p.add_argument("--model", default="tiny", help="for react agents: zoo name, checkpoint, directory, hub id")
+        p.add_argument("--mode", default="score", help="react: score | generate")
+        p.add_argument("--normalization", default="token", help="react score mode: sum | token | word")
+        p.add_argument("--temperature", type=float, default=0.0, help="react: 0 = greedy; > 0 samples (exploration)")
+        p.add_argument("--window", type=int, default=4, help="react: earlier turns shown in the prompt")
+        p.add_argument("--hide-admissible", action="store_true", help="react: do not list admissible actions")
+        p.add_argument("--max-new-tokens", type=int, default=64, help="react generate mode: reply length")
+        p.add_argument("--device", help="torch device for model agents (default: cpu)")
+        p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
+
+    p = sub.add_parser("collect", help="collect trajectories (expert, self-explored) as JSON Lines")
+    p.add_argument("--env", action="append", required=True, help="env id; repeatable")
+    p.add_argument("--split", action="append", help="split; repeatable (default train)")
+    p.add_argument("--difficulty", help="easy | medium | hard (default: the env's)")
+    p.add_argument("--env-arg", action="append", metavar="KEY=VALUE", help="an env kwarg; repeatable")
+    agent_options(p, "oracle")
+    p.add_argument("--episodes", type=int, default=50, help="tasks per env and split (seeds from --seed-offset)")
+    p.add_argument("--samples", type=int, default=1, help="episodes per task (self-exploration with --temperature)")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--num-envs", type=int, default=4, help="envs stepped side by side (default 4)")
+    p.add_argument("--async", dest="async_envs", action="store_true", help="run envs in worker processes")
+    p.add_argument("--out", required=True, help="JSON Lines file to append episodes to")
+    p.add_argument("--resume", action="store_true", help="continue an existing file, skipping episodes in it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_collect)
+
+    from sparring.config_cli import add_config_arguments
+
+    p = sub.add_parser("train", help="train a policy or a reward model: sft | dpo | eto | reward")
+    train_sub = p.add_subparsers(dest="trainer", required=True)
+    trainer_configs = {
+        "sft": ("sparring.trainers.sft", "SFTConfig", "supervised fine-tuning on trajectories (LoRA or full)"),
+        "dpo": ("sparring.trainers.dpo", "DPOConfig", "DPO on preference pairs"),
+        "eto": ("sparring.trainers.eto", "ETOConfig", "iterated explore -> pair -> DPO rounds (ETO)"),
+        "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "a learned reward model"),
+    }
+    import importlib
+
+    for name, (module, cls_name, text) in trainer_configs.items():
+        tp = train_sub.add_parser(name, help=text)
+        cls = getattr(importlib.import_module(module), cls_name)
+        add_config_arguments(tp, cls)
+        if name == "reward" and not any(f == "data" for f in cls.__dataclass_fields__):
+            tp.add_argument("--data", nargs="+", required=True, help="trajectory files (JSON Lines)")
+        tp.set_defaults(func=cmd_train)
 
     p = sub.add_parser("main", help="the main job: baseline agents on every env and split")
     p.add_argument("--episodes", type=int, default=20, help="episodes per env, split and agent (default 20)")

@@ -1,4 +1,6 @@
-"""Trainers: trajectory collection and filtering, SFT, DPO, PPO, and recipes that chain them.
+"""Trainers: trajectory collection and filtering, a learned reward model, SFT, DPO and ETO rounds.
 
-Nothing is exported yet: the trainers land in their own issues (part 1: data, SFT, DPO; part 2: PPO).
+Each trainer is a config dataclass plus one function (``train_sft(SFTConfig(...))``...), and a
+``sparring train <name>`` command built from the same dataclass. Modules import PyTorch, TRL and
+datasets only when they run.
 """

@@ -1,0 +1,17 @@
+"""Device and precision settings shared by the Hugging Face-based trainers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def trainer_device_kwargs(device: str | None) -> dict[str, Any]:
+    """``use_cpu`` / ``bf16`` for a Trainer: bf16 on a GPU that supports it, fp32 on the CPU.
+
+    Under ``accelerate launch`` the device placement is accelerate's; these only pick the precision.
+    """
+    import torch
+
+    on_gpu = torch.cuda.is_available() and device != "cpu"
+    bf16 = bool(on_gpu and torch.cuda.is_bf16_supported())
+    return {"use_cpu": not on_gpu, "bf16": bf16, "fp16": False}

@@ -1,0 +1,132 @@
+"""Direct preference optimisation on trajectory pairs, with TRL's ``DPOTrainer``.
+
+Pairs come from :func:`sparring.trainers.filters.preference_pairs` (``sparring filter --pairs``):
+conversational ``{"prompt", "chosen", "rejected"}`` rows — at the first turn where an expert and a
+failed episode of the same task diverge (``step`` pairs), or whole continuations (``trajectory``
+pairs, as ETO does; TRL then also scores the observation turns inside them, which ETO masks).
+
+The policy always trains a fresh LoRA adapter on top of the starting checkpoint (an adapter already
+in it is merged first), so the reference policy is the starting policy itself: the same model with
+the new adapter bypassed, with no second copy in memory. The result is a sparring checkpoint in
+``output_dir/final``. Runs unchanged under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError
+
+
+@dataclasses.dataclass
+class DPOConfig:
+    """Configuration of :func:`train_dpo`."""
+
+    pairs: Sequence[str] = ()  #: JSON Lines files of preference pairs (`sparring filter --pairs`)
+    model: str = "tiny"  #: the policy to start from (usually an SFT checkpoint); also the reference
+    output_dir: str = "runs/dpo"  #: where checkpoints, logs and the final policy go
+    beta: float = 0.1  #: strength of the pull toward the reference policy
+    learning_rate: float = 5e-5  #: adapter learning rate
+    epochs: float = 2.0  #: passes over the pairs
+    batch_size: int = 4  #: pairs per device per step
+    gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
+    max_length: int = 1024  #: longest prompt + answer in tokens
+    lora_r: int = 16  #: rank of the adapter trained by DPO
+    lora_alpha: int = 32  #: LoRA scaling numerator
+    lora_dropout: float = 0.0  #: dropout on the LoRA path
+    seed: int = 0  #: seed of data order and initialisation
+    logging_steps: int = 5  #: steps between log records
+    save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
+    resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
+    device: str | None = None  #: torch device; None lets the Trainer choose
+
+    def __post_init__(self) -> None:
+        if isinstance(self.pairs, str):
+            self.pairs = [self.pairs]
+        for path in self.pairs:
+            if not Path(path).is_file():
+                raise ConfigError(f"pairs file {path!r} does not exist; make one with `sparring filter --pairs`")
+        if not self.beta > 0:
+            raise ConfigError(f"beta must be > 0, got {self.beta}")
+        if not self.learning_rate > 0 or self.epochs <= 0 or self.batch_size < 1:
+            raise ConfigError(
+                f"expected learning_rate > 0, epochs > 0, batch_size >= 1; got {self.learning_rate}, {self.epochs}, "
+                f"{self.batch_size}"
+            )
+
+
+def read_pairs(paths: Sequence[str]) -> list[dict[str, Any]]:
+    rows = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not {"prompt", "chosen", "rejected"} <= set(row):
+                    raise ConfigError(f"{path}:{number}: a pair needs prompt, chosen and rejected")
+                rows.append({"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]})
+    return rows
+
+
+def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Trains on the pairs in ``config.pairs`` (or ``rows``); returns the run's summary, including the
+    chosen-vs-rejected reward margin at the start and at the end."""
+    from datasets import Dataset
+    from transformers import PrinterCallback, set_seed
+    from trl import DPOConfig as TRLConfig
+    from trl import DPOTrainer
+
+    from sparring.agents.zoo import load_agent_model
+    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.trainers.metrics import hf_callback, tensorboard_callback
+
+    set_seed(config.seed)
+    out = Path(config.output_dir)
+    rows = list(rows) if rows is not None else read_pairs(config.pairs)
+    if not rows:
+        raise ConfigError("no preference pairs to train on; did exploration find any failures to pair?")
+    dataset = Dataset.from_list(rows).shuffle(seed=config.seed)
+    policy = load_agent_model(config.model, trainable=True)
+    policy.freeze_as_base()  # the starting policy is the reference: the new adapter disabled
+    policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    args = TRLConfig(
+        output_dir=str(out / "checkpoints"),
+        beta=config.beta,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        logging_steps=config.logging_steps,
+        report_to=[],
+        save_strategy="epoch",
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **trainer_device_kwargs(config.device),
+    )
+    trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
+                         callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])
+    trainer.remove_callback(PrinterCallback)
+    resume = config.resume and any((out / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    model = trainer.model
+    if "ref" in getattr(model, "peft_config", {}):
+        model.delete_adapter("ref")  # TRL's frozen copy of the starting adapter: not part of the policy
+    policy.model = model
+    final = policy.save(out / "final")
+    margins = [r["rewards/margins"] for r in trainer.state.log_history if "rewards/margins" in r]
+    summary = {
+        "pairs": len(rows), "steps": trainer.state.global_step, "train_loss": result.training_loss,
+        "first_margin": margins[0] if margins else None, "last_margin": margins[-1] if margins else None,
+        "final": str(final),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

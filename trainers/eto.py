@@ -1,0 +1,134 @@
+"""Iterated DPO on exploration failures (ETO: Exploration-based Trajectory Optimisation).
+
+Each round: the current policy explores the training tasks (sampling, several tries per task); its
+failures are paired with the expert's trajectories on the same tasks; DPO trains the next policy on
+those pairs, with the current policy as reference; the next policy is evaluated on the valid split.
+Every round's exploration, pairs, checkpoint and evaluation stay in ``output_dir/round-<r>/``, and
+``output_dir/rounds.jsonl`` logs one line per round. ``resume=True`` skips finished rounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError
+
+
+@dataclasses.dataclass
+class ETOConfig:
+    """Configuration of :func:`run_eto`."""
+
+    model: str = "tiny"  #: the starting policy (usually an SFT checkpoint)
+    expert: str = ""  #: oracle trajectories on the training tasks (JSON Lines); collected when empty
+    env_ids: Sequence[str] = ("sparring/Household-v0",)  #: envs to explore and evaluate on
+    difficulty: str = "easy"  #: difficulty of those envs
+    output_dir: str = "runs/eto"  #: where every round's data, checkpoints and logs go
+    rounds: int = 2  #: explore -> pair -> DPO -> evaluate rounds
+    tasks: int = 40  #: training tasks (seeds 0..tasks-1) explored per round
+    samples_per_task: int = 2  #: exploration tries per task
+    temperature: float = 1.0  #: sampling temperature while exploring
+    pair_kind: str = "step"  #: "step" (first divergence) or "trajectory" (whole continuations) pairs
+    beta: float = 0.1  #: DPO strength of the pull toward the reference policy
+    learning_rate: float = 5e-5  #: DPO adapter learning rate
+    epochs: float = 2.0  #: DPO passes over each round's pairs
+    batch_size: int = 4  #: DPO pairs per step
+    valid_episodes: int = 30  #: valid-split episodes per env to evaluate each round
+    num_envs: int = 4  #: envs played side by side while exploring and evaluating
+    seed: int = 0  #: seed of exploration, DPO and evaluation
+    resume: bool = False  #: keep finished rounds and continue
+
+    def __post_init__(self) -> None:
+        if isinstance(self.env_ids, str):
+            self.env_ids = [self.env_ids]
+        if self.rounds < 1 or self.tasks < 1 or self.samples_per_task < 1:
+            raise ConfigError(
+                f"expected rounds, tasks and samples_per_task >= 1; got {self.rounds}, {self.tasks}, "
+                f"{self.samples_per_task}"
+            )
+        if self.pair_kind not in ("step", "trajectory"):
+            raise ConfigError(f"pair_kind must be 'step' or 'trajectory', got {self.pair_kind!r}")
+        if self.temperature <= 0:
+            raise ConfigError(f"exploration needs temperature > 0 to sample, got {self.temperature}")
+        if self.expert and not Path(self.expert).is_file():
+            raise ConfigError(f"expert trajectories {self.expert!r} not found; leave it empty to collect them")
+
+
+def evaluate_policy(model: str, env_ids: Sequence[str], *, split: str, episodes: int, difficulty: str,
+                    num_envs: int, seed: int) -> dict[str, float]:
+    """Greedy success of a policy (score mode) per env id, and their mean."""
+    from sparring.agents import make_agent
+    from sparring.benchmarks.evaluate import evaluate
+
+    agent = make_agent("react", model=model, seed=seed)
+    success = {}
+    for env_id in env_ids:
+        row, _ = evaluate(agent, env_id, split=split, episodes=episodes, num_envs=num_envs,
+                          env_kwargs={"difficulty": difficulty})
+        success[env_id] = row["success"]
+    success["mean"] = sum(success[e] for e in env_ids) / len(env_ids)
+    return success
+
+
+def run_eto(config: ETOConfig) -> dict[str, Any]:
+    """Runs the rounds; returns the per-round log."""
+    from sparring.agents import OracleAgent, make_agent
+    from sparring.trainers.collect import collect
+    from sparring.trainers.dpo import DPOConfig, train_dpo
+    from sparring.trainers.filters import preference_pairs
+    from sparring.trainers.metrics import JsonlLog
+    from sparring.trajectory import read_episodes
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env_kwargs = {"difficulty": config.difficulty}
+    expert_path = Path(config.expert) if config.expert else out / "expert.jsonl"
+    if not config.expert:
+        collect(OracleAgent(), config.env_ids, ["train"], expert_path, episodes=config.tasks, env_kwargs=env_kwargs,
+                num_envs=config.num_envs, resume=True)
+    expert = read_episodes(expert_path)
+    log = JsonlLog(out / "rounds.jsonl")
+    done = {r["round"]: r for r in log.read()} if config.resume else {}
+    if not config.resume and log.path.exists():
+        raise ConfigError(f"{log.path} exists; pass resume=True (--resume) or another output_dir")
+    if 0 not in done:
+        start = evaluate_policy(config.model, config.env_ids, split="valid", episodes=config.valid_episodes,
+                                difficulty=config.difficulty, num_envs=config.num_envs, seed=config.seed)
+        done[0] = {"round": 0, "policy": config.model, "valid_success": start, "pairs": 0}
+        log.write(done[0])
+    policy = done[max(done)]["policy"]
+    for r in range(1, config.rounds + 1):
+        if r in done:
+            policy = done[r]["policy"]
+            continue
+        folder = out / f"round-{r}"
+        explorer = make_agent("react", model=policy, temperature=config.temperature, seed=config.seed + r)
+        explore_path = folder / "explore.jsonl"
+        collect(explorer, config.env_ids, ["train"], explore_path, episodes=config.tasks,
+                samples_per_task=config.samples_per_task, env_kwargs=env_kwargs, num_envs=config.num_envs,
+                resume=True)
+        explored = read_episodes(explore_path)
+        rows = preference_pairs(expert, explored, kind=config.pair_kind)
+        with open(folder / "pairs.jsonl", "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+        record: dict[str, Any] = {"round": r, "explored": len(explored),
+                                  "explore_success": sum(e.won for e in explored) / max(len(explored), 1),
+                                  "pairs": len(rows)}
+        if rows:
+            summary = train_dpo(DPOConfig(model=policy, output_dir=str(folder / "dpo"), beta=config.beta,
+                                          learning_rate=config.learning_rate, epochs=config.epochs,
+                                          batch_size=config.batch_size, seed=config.seed + r),
+                                rows=[{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in rows])
+            policy = summary["final"]
+            record.update(dpo_first_margin=summary["first_margin"], dpo_last_margin=summary["last_margin"])
+        record["policy"] = policy
+        record["valid_success"] = evaluate_policy(policy, config.env_ids, split="valid",
+                                                  episodes=config.valid_episodes, difficulty=config.difficulty,
+                                                  num_envs=config.num_envs, seed=config.seed)
+        log.write(record)
+        done[r] = record
+    return {"rounds": [done[r] for r in sorted(done)], "final": policy}

@@ -1,0 +1,163 @@
+"""Supervised fine-tuning on trajectories, with TRL's ``SFTTrainer``.
+
+Each step of each episode is one conversational prompt / completion example: the prompt is the chat
+a ReAct policy is given for that turn, the completion the agent's ``Action: ...`` (with a thought
+first when the trajectory has one). TRL computes the loss on completion tokens only, so
+observations never get loss. LoRA through peft, or full fine-tuning (the default for the ``tiny``
+model, which starts from random weights); general instruction data from a local JSON Lines file can
+be mixed in. The result is a sparring checkpoint (``output_dir/final``) that ``sparring eval --model
+PATH`` loads; Hugging Face checkpoints in ``output_dir/checkpoints`` let ``resume=True`` continue an
+interrupted run. Runs unchanged under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError
+from sparring.trajectory import Episode, read_episodes, sft_rows
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class SFTConfig:
+    """Configuration of :func:`train_sft`."""
+
+    data: Sequence[str] = ()  #: trajectory files (JSON Lines) to learn from
+    model: str = "tiny"  #: zoo name, model directory, sparring checkpoint or hub id to start from
+    output_dir: str = "runs/sft"  #: where checkpoints, logs and the final policy go
+    lora: bool | None = None  #: LoRA adapter (True) or full fine-tuning (False); None: full for tiny, else LoRA
+    lora_r: int = 16  #: LoRA rank
+    lora_alpha: int = 32  #: LoRA scaling numerator
+    lora_dropout: float = 0.05  #: dropout on the LoRA path
+    learning_rate: float | None = None  #: None: 2e-4 with LoRA, 1e-3 full fine-tuning of tiny, else 2e-5
+    epochs: float = 3.0  #: passes over the data
+    batch_size: int = 8  #: examples per device per step
+    gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
+    max_length: int = 1024  #: longest example in tokens (longer prompts are cut from the left)
+    warmup_ratio: float = 0.03  #: share of steps with a rising learning rate
+    general_data: str | None = None  #: JSON Lines of {"messages": [...]} general instruction data to mix in
+    general_ratio: float = 0.0  #: general examples per trajectory example (0.2 = one in six of the mix)
+    seed: int = 0  #: seed of data order, initialisation and dropout
+    logging_steps: int = 10  #: steps between log records
+    save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
+    resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
+    device: str | None = None  #: torch device; None lets the Trainer choose
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            self.data = [self.data]
+        if not self.data:
+            raise ConfigError("SFT needs trajectory files; pass data=['trajectories.jsonl'] (from `sparring collect`)")
+        for path in self.data:
+            if not Path(path).is_file():
+                raise ConfigError(f"trajectory file {path!r} does not exist; create it with `sparring collect`")
+        if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ConfigError(
+                f"expected epochs > 0, batch_size >= 1, gradient_accumulation_steps >= 1; got {self.epochs}, "
+                f"{self.batch_size}, {self.gradient_accumulation_steps}"
+            )
+        if not 0.0 <= self.general_ratio <= 10.0:
+            raise ConfigError(f"general_ratio must be between 0 and 10, got {self.general_ratio}")
+        if self.general_ratio > 0 and not self.general_data:
+            raise ConfigError("general_ratio > 0 needs general_data=PATH (JSON Lines of {'messages': [...]})")
+        if self.lora is None:
+            self.lora = self.model != "tiny"
+        if self.learning_rate is None:
+            self.learning_rate = 2e-4 if self.lora else (1e-3 if self.model == "tiny" else 2e-5)
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+def general_rows(path: str, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` prompt / completion rows from a JSON Lines file of chats (the last assistant message
+    is the completion), sampled with replacement when the file is short."""
+    chats = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            messages = record.get("messages")
+            if not messages or messages[-1].get("role") != "assistant":
+                raise ConfigError(f"{path}:{number}: expected {{'messages': [..., {{'role': 'assistant', ...}}]}}")
+            chats.append({"prompt": messages[:-1], "completion": [messages[-1]]})
+    if not chats:
+        raise ConfigError(f"{path} holds no chats")
+    rng = random.Random(seed)
+    return [rng.choice(chats) for _ in range(count)]
+
+
+def build_dataset(episodes: Sequence[Episode], config: SFTConfig) -> Any:
+    from datasets import Dataset
+
+    rows = sft_rows(episodes)
+    if not rows:
+        raise ConfigError("the trajectory files hold no steps to learn from")
+    if config.general_ratio > 0:
+        rows += general_rows(config.general_data, int(round(config.general_ratio * len(rows))), config.seed)
+    return Dataset.from_list(rows).shuffle(seed=config.seed)
+
+
+def train_sft(config: SFTConfig) -> dict[str, Any]:
+    """Fine-tunes a policy on trajectories; returns the run's summary (losses, paths)."""
+    from transformers import PrinterCallback, set_seed
+    from trl import SFTConfig as TRLConfig
+    from trl import SFTTrainer
+
+    from sparring.agents.zoo import load_agent_model
+    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.trainers.metrics import hf_callback, tensorboard_callback
+
+    set_seed(config.seed)
+    out = Path(config.output_dir)
+    episodes = [e for path in config.data for e in read_episodes(path)]
+    dataset = build_dataset(episodes, config)
+    policy = load_agent_model(config.model, trainable=True)
+    if config.lora:
+        if policy.has_adapter:
+            policy.freeze_as_base()  # train a new adapter on top of the loaded policy
+        policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    args = TRLConfig(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps
+        lr_scheduler_type="cosine",
+        max_length=config.max_length,
+        truncation_mode="keep_end",
+        completion_only_loss=True,  # observations (in the prompt) never get loss
+        logging_steps=config.logging_steps,
+        report_to=[],  # TensorBoard through our callback, into output_dir/tensorboard
+        save_strategy="epoch",
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        **trainer_device_kwargs(config.device),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
+                         callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])
+    trainer.remove_callback(PrinterCallback)  # logs go to metrics.jsonl and TensorBoard, not stdout
+    resume = config.resume and any((out / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    policy.model = trainer.model
+    final = policy.save(out / "final")
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    summary = {
+        "examples": len(dataset), "episodes": len(episodes), "steps": trainer.state.global_step,
+        "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None, "final": str(final), "lora": config.lora,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
