@@ -207,6 +207,73 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_filter(args: argparse.Namespace) -> int:
+    from sparring.trainers import filters as F
+    from sparring.trajectory import read_episodes, write_episodes, write_rows
+
+    if not (args.out or args.pairs or args.corrected):
+        raise ConfigError("nothing to write: pass --out (kept episodes), --pairs (preference pairs) and/or "
+                          "--corrected (failed episodes finished by the oracle)")
+    chain: list[Any] = []
+    if args.won:
+        chain.append(F.won())
+    if args.min_score is not None:
+        chain.append(F.min_score(args.min_score))
+    if args.max_turns is not None:
+        chain.append(F.max_turns(args.max_turns))
+    if args.max_invalid_ratio is not None:
+        chain.append(F.max_invalid_ratio(args.max_invalid_ratio))
+    if args.no_loops is not None:
+        chain.append(F.no_loops(args.no_loops))
+    if (args.reward_model is None) != (args.min_reward is None):
+        raise ConfigError("--reward-model and --min-reward go together: the model scores, the threshold decides")
+    for path in [*args.inputs, *(args.expert or [])]:
+        if not Path(path).is_file():
+            raise ConfigError(f"trajectory file {path!r} does not exist; write one with `sparring collect`")
+    reward_model = None
+    if args.reward_model is not None:
+        from sparring.trainers.reward_model import LearnedRewardModel
+
+        reward_model = LearnedRewardModel.load(args.reward_model, device=args.device)
+        chain.append(F.min_reward_model_score(reward_model, args.min_reward, args.reward_reduce))
+    episodes = [e for path in args.inputs for e in read_episodes(path)]
+    summary: dict[str, Any] = {"inputs": args.inputs, "episodes": len(episodes)}
+    if args.out:
+        kept, report = F.apply(chain, episodes) if chain else (episodes, F.FilterReport(len(episodes), len(episodes)))
+        write_episodes(args.out, kept)
+        summary["kept"] = report.to_dict()
+        print(f"{report} -> {args.out}")
+    failed = [e for e in episodes if not e.won and e.steps]
+    if args.pairs:
+        expert = [e for path in args.expert or [] for e in read_episodes(path)] + [e for e in episodes if e.won]
+        rows = F.preference_pairs(expert, failed, kind=args.pair_kind)
+        write_rows(args.pairs, rows)
+        summary["pairs"] = len(rows)
+        print(f"{len(rows)} {args.pair_kind} preference pairs from {len(failed)} failed episodes -> {args.pairs}")
+    if args.corrected:
+        cut: str | int = "divergence" if args.cut == "divergence" else _int_option("--cut", args.cut)
+        corrected, errors = [], 0
+        for episode in failed:
+            try:
+                corrected.append(F.correct_with_oracle(episode, cut=cut))
+            except SparringError as exc:  # one uncorrectable episode should not lose the others
+                errors += 1
+                logging.getLogger("sparring").info("not corrected: %s", exc)
+        write_episodes(args.corrected, corrected)
+        summary.update(corrected=len(corrected), not_corrected=errors)
+        print(f"{len(corrected)} failed episodes corrected by the oracle ({errors} could not be) -> {args.corrected}")
+    if args.report:
+        _write_json(summary, args.report)
+    return 0
+
+
+def _int_option(flag: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{flag} expects 'divergence' or a number of turns, got {value!r}") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from sparring.config_cli import config_from_args
 
@@ -225,12 +292,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = run_eto(config_from_args(ETOConfig, args))
     else:
         from sparring.trainers.reward_model import RewardModelConfig, train_reward_model
-        from sparring.trajectory import read_episodes
 
-        config = config_from_args(RewardModelConfig, args, **({"data": args.data} if args.data else {}))
-        episodes = [e for path in args.data for e in read_episodes(path)]
-        result = train_reward_model(episodes, config)
-        result = result.to_dict() if hasattr(result, "to_dict") else result
+        result = train_reward_model(config_from_args(RewardModelConfig, args)).to_dict()
     print(json.dumps(result, indent=2, default=str))
     return 0
 
@@ -350,6 +413,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_collect)
 
+    p = sub.add_parser("filter", help="filter trajectories; make preference pairs and oracle-corrected episodes")
+    p.add_argument("inputs", nargs="+", help="trajectory files (JSON Lines from `sparring collect`)")
+    p.add_argument("--out", help="write the episodes that pass every filter here")
+    p.add_argument("--won", action="store_true", help="keep episodes the env declared won")
+    p.add_argument("--min-score", type=float, help="keep episodes with score / max_score >= this (0..1)")
+    p.add_argument("--max-turns", type=int, help="keep episodes of at most this many turns")
+    p.add_argument("--max-invalid-ratio", type=float, help="keep episodes with at most this share of invalid actions")
+    p.add_argument("--no-loops", type=int, metavar="K",
+                   help="drop episodes that repeat an action, or a cycle of up to 4 actions, K times in a row")
+    p.add_argument("--reward-model", help="a trained reward model (`sparring train reward` output_dir)")
+    p.add_argument("--min-reward", type=float, help="keep episodes the reward model scores at least this (0..1)")
+    p.add_argument("--reward-reduce", default="mean", choices=["mean", "last", "min"],
+                   help="how step scores make an episode's score (default mean)")
+    p.add_argument("--device", help="torch device for the reward model (default: cuda when available)")
+    p.add_argument("--pairs", help="write DPO preference pairs (failed input episodes vs expert episodes) here")
+    p.add_argument("--expert", action="append",
+                   help="expert trajectories to pair failures with; repeatable (won input episodes count too)")
+    p.add_argument("--pair-kind", default="step", choices=["step", "trajectory"],
+                   help="step: the first turn where they diverge; trajectory: whole continuations (ETO)")
+    p.add_argument("--corrected", help="write failed input episodes continued by the oracle here")
+    p.add_argument("--cut", default="divergence",
+                   help="where corrections leave the failed episode: divergence (first off-expert action) or N turns")
+    p.add_argument("--report", help="write a JSON summary of what was kept and made here")
+    p.set_defaults(func=cmd_filter)
+
     from sparring.config_cli import add_config_arguments
 
     p = sub.add_parser("train", help="train a policy or a reward model: sft | dpo | eto | reward")
@@ -366,8 +454,6 @@ def build_parser() -> argparse.ArgumentParser:
         tp = train_sub.add_parser(name, help=text)
         cls = getattr(importlib.import_module(module), cls_name)
         add_config_arguments(tp, cls)
-        if name == "reward" and not any(f == "data" for f in cls.__dataclass_fields__):
-            tp.add_argument("--data", nargs="+", required=True, help="trajectory files (JSON Lines)")
         tp.set_defaults(func=cmd_train)
 
     p = sub.add_parser("main", help="the main job: baseline agents on every env and split")

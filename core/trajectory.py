@@ -140,6 +140,22 @@ def write_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> int:
     return count
 
 
+def write_rows(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
+    """Writes JSON objects (e.g. preference pairs), one per line, atomically (temporary file + rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    return count
+
+
 def iter_episodes(path: str | os.PathLike) -> Iterator[Episode]:
     """The episodes of a JSON Lines file; a partial last line (a killed write) is skipped."""
     with open(path, encoding="utf-8") as handle:

@@ -10,7 +10,6 @@ Every round's exploration, pairs, checkpoint and evaluation stay in ``output_dir
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,7 @@ def run_eto(config: ETOConfig) -> dict[str, Any]:
     from sparring.trainers.dpo import DPOConfig, train_dpo
     from sparring.trainers.filters import preference_pairs
     from sparring.trainers.metrics import JsonlLog
-    from sparring.trajectory import read_episodes
+    from sparring.trajectory import read_episodes, write_rows
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,9 +111,7 @@ def run_eto(config: ETOConfig) -> dict[str, Any]:
                 resume=True)
         explored = read_episodes(explore_path)
         rows = preference_pairs(expert, explored, kind=config.pair_kind)
-        with open(folder / "pairs.jsonl", "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+        write_rows(folder / "pairs.jsonl", rows)
         record: dict[str, Any] = {"round": r, "explored": len(explored),
                                   "explore_success": sum(e.won for e in explored) / max(len(explored), 1),
                                   "pairs": len(rows)}

@@ -11,7 +11,7 @@ alike.
 Episodes are split into train and held-out by *task* (env id, split, task spec), so prefixes of one
 episode, or two samples of one task, never land on both sides. Training is reproducible for a seed
 (shuffles are drawn from the seed and the epoch), logs to TensorBoard and to a JSON Lines file, and
-writes a checkpoint after every epoch; ``resume=True`` continues from the last one. The output
+writes a checkpoint after every epoch; ``resume=True`` in the config continues from the last one. The output
 directory::
 
     log.jsonl                       one record per logging step and per evaluation
@@ -41,17 +41,18 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from sparring.agents.policy import AgentModel
-from sparring.agents.react import left_pad
 from sparring.envs.rewards import Transition
 from sparring.errors import ConfigError, SparringError
 from sparring.trainers.filters import episode_transitions, task_key
 from sparring.trainers.metrics import JsonlLog
 from sparring.trajectory import Episode
+
+if TYPE_CHECKING:  # PyTorch is imported when a model is trained or loaded, not with the config
+    import torch
+
+    from sparring.agents.policy import AgentModel
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ _RESUME_FIELDS = ("base_model", "history_turns", "max_length", "valid_fraction",
 class RewardModelConfig:
     """How to train a reward model (see the module docstring)."""
 
+    data: Sequence[str] = ()  #: trajectory files (JSON Lines) of won and failed episodes to learn from
     base_model: str = "tiny"  #: the backbone: a zoo name, a sparring checkpoint, a model directory or a hub id
     output_dir: str = "runs/reward_model"  #: where checkpoints, logs and the final model go
     learning_rate: float = 5e-5  #: AdamW learning rate (a freshly initialised backbone like tiny wants ~1e-3)
@@ -86,6 +88,7 @@ class RewardModelConfig:
     tensorboard: bool = True  #: also write TensorBoard events (needs the tensorboard package)
     keep_checkpoints: int = 2  #: epoch checkpoints kept (older ones are deleted; at least 1)
     device: str | None = None  #: "cpu", "cuda", ... (default: cuda when available)
+    resume: bool = False  #: continue from the last epoch checkpoint in output_dir (same data and config)
 
     def __post_init__(self) -> None:
         def positive_int(name: str) -> None:
@@ -93,6 +96,9 @@ class RewardModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
+        if isinstance(self.data, (str, os.PathLike)):
+            self.data = (str(self.data),)
+        self.data = tuple(str(p) for p in self.data)
         for name in ("epochs", "batch_size", "max_length", "logging_steps", "keep_checkpoints"):
             positive_int(name)
         if not isinstance(self.base_model, str) or not self.base_model:
@@ -180,6 +186,8 @@ def _encode(tokenizer: Any, text: str, max_length: int) -> list[int]:
 def _logits(agent: AgentModel, batch: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
     """The head's logit for each sequence, from the last token's hidden state (left padding puts every
     sequence's last token in the last column)."""
+    from sparring.agents.react import left_pad
+
     input_ids, attention, positions = left_pad(batch, agent.tokenizer.pad_token_id, device)
     out = agent.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=False,
                       output_hidden_states=True, logits_to_keep=1)  # the LM logits are not needed
@@ -316,6 +324,8 @@ def _write_model_dir(agent: AgentModel, config: RewardModelConfig, target: Path,
 
 def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The optimizer's state as JSON plus named tensors (safetensors, never pickle)."""
+    import torch
+
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -341,6 +351,8 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, meta: dict[str, Any]
 
 
 def _rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    import torch
+
     version, internal, gauss = random.getstate()
     tensors = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -350,6 +362,8 @@ def _rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 
 
 def _restore_rng(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    import torch
+
     version, internal, gauss = meta["python"]
     random.setstate((version, tuple(internal), gauss))
     torch.set_rng_state(tensors["rng.torch"])
@@ -370,6 +384,8 @@ def _checkpoints(output_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------------
 def _evaluate(agent: AgentModel, examples: Sequence[tuple[list[int], float]], batch_size: int,
               device: torch.device, pos_weight: torch.Tensor) -> dict[str, float]:
+    import torch
+
     if not examples:
         return {"valid_loss": math.nan, "valid_accuracy": math.nan, "valid_auc": math.nan}
     agent.model.eval()
@@ -390,15 +406,30 @@ def _evaluate(agent: AgentModel, examples: Sequence[tuple[list[int], float]], ba
             "valid_auc": roc_auc(labels, probabilities)}
 
 
-def train_reward_model(episodes: Iterable[Episode], config: RewardModelConfig, *, resume: bool = False) -> RewardModelReport:
-    """Trains a reward model on ``episodes`` (any mix of won and failed ones) and returns its report.
+def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | None = None) -> RewardModelReport:
+    """Trains a reward model on ``episodes`` (any mix of won and failed ones; default: those in the
+    files ``config.data``) and returns its report.
 
-    With ``resume=True`` the run continues from the last epoch checkpoint in ``config.output_dir``
+    With ``config.resume`` the run continues from the last epoch checkpoint in ``config.output_dir``
     (the same episodes and config are expected; ``epochs`` may be raised). Without it, an output
     directory that already holds checkpoints is refused rather than overwritten.
     """
+    import torch
+
+    from sparring.agents.policy import AgentModel
     from sparring.agents.zoo import load_agent_model
 
+    if not isinstance(config, RewardModelConfig):
+        raise ConfigError(f"expected a RewardModelConfig, got {type(config).__name__}; call "
+                          f"train_reward_model(RewardModelConfig(...), episodes)")
+    resume = config.resume
+    if episodes is None:
+        if not config.data:
+            raise ConfigError("no episodes to learn from: pass episodes, or set data to trajectory files "
+                              "(`sparring collect` writes them), e.g. --data oracle.jsonl explored.jsonl")
+        from sparring.trajectory import read_episodes
+
+        episodes = [e for path in config.data for e in read_episodes(path)]
     episodes = list(episodes)
     output_dir = Path(config.output_dir)
     found = _checkpoints(output_dir)
@@ -580,6 +611,8 @@ class LearnedRewardModel:
     def load(cls, path: str | os.PathLike, *, device: str | None = None, batch_size: int = 32) -> LearnedRewardModel:
         """Loads a trained model: the final ``reward_model/`` directory, a run's ``output_dir`` (its
         final model), or an epoch checkpoint."""
+        from sparring.agents.policy import AgentModel
+
         root = Path(path)
         if not (root / METADATA).is_file() and (root / "reward_model" / METADATA).is_file():
             root = root / "reward_model"
@@ -622,6 +655,8 @@ class LearnedRewardModel:
 
     def predict(self, texts: Sequence[str]) -> list[float]:
         """The probability of success for already rendered prefixes (see :func:`render`)."""
+        import torch
+
         device = _device(self.agent)
         ids = [_encode(self.agent.tokenizer, text, self.max_length) for text in texts]
         out: list[float] = []
