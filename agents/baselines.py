@@ -13,9 +13,10 @@ from sparring.errors import SparringError
 class RandomAgent:
     """Picks uniformly among ``info["admissible_actions"]``.
 
-    Each episode gets its own random stream, keyed by the agent's seed, the task and how many times
-    this agent has started that task before (so repeated samples of one task differ), so an episode's
-    actions do not depend on how many envs run beside it.
+    Each episode gets its own random stream, keyed by the agent's seed, the task and the try's number:
+    ``info["sample"]`` when the caller numbers its tries (collection does), else how many times this
+    agent has started that task before. Repeated samples of one task differ, and an episode's actions
+    do not depend on how many envs run beside it nor on what the agent played before.
     """
 
     name = "random"
@@ -33,8 +34,9 @@ class RandomAgent:
                 continue
             if info["step"] == 0 or i not in self._rngs:
                 key = (spec_hash(info["task"]), int(info["seed"]))
-                repeat = self._starts.get(key, 0)
-                self._starts[key] = repeat + 1
+                started = self._starts.get(key, 0)
+                self._starts[key] = started + 1
+                repeat = int(info["sample"]) if "sample" in info else started
                 self._rngs[i] = random.Random(f"{self.seed}/{key[0]}/{key[1]}/{repeat}")
             admissible = info["admissible_actions"]
             actions.append(self._rngs[i].choice(admissible) if admissible else "look")

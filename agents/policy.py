@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from sparring.errors import SparringError
+from sparring.fileio import publish_dir
 
 FORMAT = 1
 METADATA = "sparring_agent.json"
@@ -122,14 +123,7 @@ class AgentModel:
                     "hidden_size": self.value_head.hidden_size, "inner_size": self.value_head.inner_size},
             }
             (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
-            if target.exists():
-                old = target.with_name(f".{target.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            publish_dir(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return target

@@ -75,14 +75,20 @@ def run_episodes(
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool | str = False,
     on_step: Callable[[StepRecord], None] | None = None,
+    samples: Sequence[int] | None = None,
 ) -> list[EpisodeResult]:
     """Plays ``agent`` on ``env_id`` for the given seeds (default ``range(episodes)``) or pinned tasks.
 
+    ``samples`` numbers repeated tries of one task (one number per episode of the list); the agent
+    sees it as ``info["sample"]``, so a sampling agent draws the same stream for a task's n-th try
+    whatever else it has played (a resumed collection replays nothing).
     Returns one result per episode, in the order of the list.
     """
     plan: list[tuple[int, Any]] = _plan(episodes, seeds, tasks)
     if not plan:
         return []
+    if samples is not None and len(samples) != len(plan):
+        raise ConfigError(f"expected one sample number per episode ({len(plan)}), got {len(samples)}")
     n = min(num_envs, len(plan))
     envs = make_vec(
         env_id,
@@ -107,6 +113,9 @@ def run_episodes(
         while any(e is not None for e in slot_episode):
             visible_obs = [observations[i] if slot_episode[i] is not None else None for i in range(n)]
             visible_info = [infos[i] if slot_episode[i] is not None else None for i in range(n)]
+            if samples is not None:
+                visible_info = [None if info is None else {**info, "sample": int(samples[slot_episode[i]])}
+                                for i, info in enumerate(visible_info)]
             actions = list(agent.act(visible_obs, visible_info))
             if len(actions) != n:
                 raise ConfigError(f"agent {agent.name!r} returned {len(actions)} actions for {n} envs")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -41,11 +40,9 @@ def _write_json(data: Any, target: str) -> None:
     if target == "-":
         print(text)
         return
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # never leave a half-written file behind
+    from sparring.fileio import write_text_atomic
+
+    write_text_atomic(target, text + "\n")  # never leave a half-written file behind
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,6 +231,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
     if args.reward_model is not None:
         from sparring.trainers.reward_model import LearnedRewardModel
 
+        _quiet_transformers()
         reward_model = LearnedRewardModel.load(args.reward_model, device=args.device)
         chain.append(F.min_reward_model_score(reward_model, args.min_reward, args.reward_reduce))
     episodes = [e for path in args.inputs for e in read_episodes(path)]
@@ -294,7 +292,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from sparring.trainers.reward_model import RewardModelConfig, train_reward_model
 
         result = train_reward_model(config_from_args(RewardModelConfig, args)).to_dict()
-    print(json.dumps(result, indent=2, default=str))
+    from sparring.trainers.devices import is_main_process
+
+    if is_main_process():  # under accelerate launch, one summary
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

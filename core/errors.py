@@ -41,6 +41,10 @@ class InvalidTaskError(SparringError, ValueError):
     """A task spec given to ``reset(options={"task": ...})`` that does not describe a valid task."""
 
 
+class TrajectoryFormatError(SparringError, ValueError):
+    """A file given as trajectories (JSON Lines of episodes) that holds something else."""
+
+
 class EpisodeFinishedError(SparringError, RuntimeError):
     """``step`` was called on an episode that has ended (or never started)."""
 

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sparring.errors import TrajectoryFormatError
+
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
@@ -142,18 +144,11 @@ def write_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> int:
 
 def write_rows(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
     """Writes JSON objects (e.g. preference pairs), one per line, atomically (temporary file + rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    count = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-            count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    return count
+    from sparring.fileio import write_text_atomic
+
+    lines = [json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows]
+    write_text_atomic(path, "".join(lines))
+    return len(lines)
 
 
 def iter_episodes(path: str | os.PathLike) -> Iterator[Episode]:
@@ -167,7 +162,10 @@ def iter_episodes(path: str | os.PathLike) -> Iterator[Episode]:
                 try:
                     yield Episode.from_dict(json.loads(line))
                 except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{path}:{number}: not a sparring episode ({exc})") from exc
+                    raise TrajectoryFormatError(
+                        f"{path}:{number}: not a sparring episode ({exc}); pass trajectory files written by "
+                        f"`sparring collect` or `sparring filter --out`"
+                    ) from exc
 
 
 def read_episodes(path: str | os.PathLike) -> list[Episode]:

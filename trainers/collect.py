@@ -133,5 +133,6 @@ def collect(
             recorder = _Recorder(agent, env_id, todo, path, stats, with_thought)
             run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], num_envs=num_envs,
                          vectorization_mode=vectorization_mode, env_kwargs=env_kwargs,
-                         progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder)
+                         progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder,
+                         samples=[n for _, n in todo])
     return stats

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sparring.trainers.distributed import is_main_process
+
+__all__ = ["is_main_process", "trainer_device_kwargs"]
+
 
 def trainer_device_kwargs(device: str | None) -> dict[str, Any]:
     """``use_cpu`` / ``bf16`` for a Trainer: bf16 on a GPU that supports it, fp32 on the CPU.

@@ -82,7 +82,8 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
     from trl import DPOTrainer
 
     from sparring.agents.zoo import load_agent_model
-    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.fileio import write_text_atomic
+    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
     from sparring.trainers.metrics import hf_callback, tensorboard_callback
 
     set_seed(config.seed)
@@ -121,12 +122,18 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
     if "ref" in getattr(model, "peft_config", {}):
         model.delete_adapter("ref")  # TRL's frozen copy of the starting adapter: not part of the policy
     policy.model = model
-    final = policy.save(out / "final")
+    # under accelerate launch every process trains; one writes the policy, the others wait for it
+    trainer.accelerator.wait_for_everyone()
+    final = out / "final"
+    if is_main_process():
+        policy.save(final)
     margins = [r["rewards/margins"] for r in trainer.state.log_history if "rewards/margins" in r]
     summary = {
         "pairs": len(rows), "steps": trainer.state.global_step, "train_loss": result.training_loss,
         "first_margin": margins[0] if margins else None, "last_margin": margins[-1] if margins else None,
         "final": str(final),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if is_main_process():
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    trainer.accelerator.wait_for_everyone()
     return summary

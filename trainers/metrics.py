@@ -52,6 +52,11 @@ def hf_callback(path: str | os.PathLike) -> Any:
 def tensorboard_callback(directory: str | os.PathLike) -> Any:
     """A Trainer callback writing TensorBoard events into ``directory`` (not under the checkpoints)."""
     from torch.utils.tensorboard import SummaryWriter
+    from transformers import TrainerCallback
     from transformers.integrations import TensorBoardCallback
 
+    from sparring.trainers.devices import is_main_process
+
+    if not is_main_process():  # one process writes the events
+        return TrainerCallback()
     return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(directory)))

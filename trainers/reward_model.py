@@ -11,8 +11,10 @@ alike.
 Episodes are split into train and held-out by *task* (env id, split, task spec), so prefixes of one
 episode, or two samples of one task, never land on both sides. Training is reproducible for a seed
 (shuffles are drawn from the seed and the epoch), logs to TensorBoard and to a JSON Lines file, and
-writes a checkpoint after every epoch; ``resume=True`` in the config continues from the last one. The output
-directory::
+writes a checkpoint after every epoch; ``resume=True`` in the config continues from the last one.
+Under ``accelerate launch`` / ``torchrun`` each process takes its share of every batch and the
+gradients are summed (:mod:`sparring.trainers.distributed`), so the run matches a one-process run;
+the main process writes. The output directory::
 
     log.jsonl                       one record per logging step and per evaluation
     tensorboard/                    the same, as TensorBoard events
@@ -45,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from sparring.envs.rewards import Transition
 from sparring.errors import ConfigError, SparringError
+from sparring.fileio import publish_dir
+from sparring.trainers import distributed
 from sparring.trainers.filters import episode_transitions, task_key
 from sparring.trainers.metrics import JsonlLog
 from sparring.trajectory import Episode
@@ -99,6 +103,9 @@ class RewardModelConfig:
         if isinstance(self.data, (str, os.PathLike)):
             self.data = (str(self.data),)
         self.data = tuple(str(p) for p in self.data)
+        for path in self.data:
+            if not Path(path).is_file():
+                raise ConfigError(f"trajectory file {path!r} does not exist; write one with `sparring collect`")
         for name in ("epochs", "batch_size", "max_length", "logging_steps", "keep_checkpoints"):
             positive_int(name)
         if not isinstance(self.base_model, str) or not self.base_model:
@@ -289,18 +296,6 @@ def _split(episodes: Sequence[Episode], config: RewardModelConfig, tokenizer: An
 # --------------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------------
-def _publish(staging: Path, target: Path) -> None:
-    """Moves a fully written directory into place with renames only."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
-
-
 def _write_model_dir(agent: AgentModel, config: RewardModelConfig, target: Path,
                      extra: dict[str, Any] | None = None, tensors: dict[str, torch.Tensor] | None = None) -> None:
     """Writes ``model/`` and ``reward_model.json`` (plus trainer state or a report) atomically."""
@@ -317,7 +312,7 @@ def _write_model_dir(agent: AgentModel, config: RewardModelConfig, target: Path,
             from safetensors.torch import save_file
 
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, staging / STATE_TENSORS)
-        _publish(staging, target)
+        publish_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -438,7 +433,9 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
             f"{output_dir} already holds checkpoints ({found[-1].name}); pass resume=True to continue that run, "
             f"or choose another output_dir"
         )
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    distributed.init()  # under accelerate launch / torchrun: one share of every batch per process
+    device = distributed.device(config.device)
+    main = distributed.is_main_process()
     state: dict[str, Any] | None = None
     if resume and found:
         last = found[-1]
@@ -493,9 +490,9 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
         _restore_rng(state["rng"], {k: v.cpu() for k, v in tensors.items() if k.startswith("rng.")})
         start_epoch, global_step, history = state["epoch"], state["global_step"], state["history"]
 
-    log = JsonlLog(output_dir / "log.jsonl")
+    log = JsonlLog(output_dir / "log.jsonl") if main else None
     writer = None
-    if config.tensorboard:
+    if config.tensorboard and main:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
@@ -513,19 +510,26 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
             epoch_loss, recent = 0.0, []
             for start in range(0, len(order), config.batch_size):
                 chunk = [data.train[i] for i in order[start:start + config.batch_size].tolist()]
-                logits = _logits(agent, [ids for ids, _ in chunk], device)
-                labels = torch.tensor([y for _, y in chunk], device=device)
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
-                loss.backward()
+                local = distributed.shard(chunk)  # all of it in a plain run
+                loss = torch.zeros((), device=device)
+                if local:
+                    logits = _logits(agent, [ids for ids, _ in local], device)
+                    labels = torch.tensor([y for _, y in local], device=device)
+                    # summed over this process's share and divided by the whole batch: the gradients
+                    # summed across processes are those of the batch's mean loss
+                    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                        logits, labels, pos_weight=pos_weight, reduction="sum") / len(chunk)
+                    loss.backward()
+                distributed.all_reduce_gradients(parameters)
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 global_step += 1
-                value = float(loss.detach())
+                value = distributed.all_reduce_sum(float(loss.detach()))
                 epoch_loss += value * len(chunk)
                 recent.append(value)
-                if global_step % config.logging_steps == 0:
+                if global_step % config.logging_steps == 0 and log is not None:
                     record = {"step": global_step, "epoch": epoch + (start + len(chunk)) / len(order),
                               "loss": sum(recent) / len(recent), "learning_rate": config.learning_rate}
                     log.write(record)
@@ -536,7 +540,8 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
             metrics = {"epoch": epoch + 1, "step": global_step, "train_loss": train_loss,
                        **_evaluate(agent, data.valid, config.batch_size, device, pos_weight)}
             history.append(metrics)
-            log.write(metrics)
+            if log is not None:
+                log.write(metrics)
             if writer is not None:
                 for name, value in metrics.items():
                     if name not in ("epoch", "step") and math.isfinite(value):
@@ -544,15 +549,17 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
                 writer.flush()
             logger.info("epoch %d: train loss %.4f, held-out loss %.4f, accuracy %.3f, AUC %.3f", epoch + 1,
                         train_loss, metrics["valid_loss"], metrics["valid_accuracy"], metrics["valid_auc"])
-            optimizer_meta, optimizer_tensors = _optimizer_state(optimizer)
-            rng_meta, rng_tensors = _rng_state()
-            trainer_state = {"epoch": epoch + 1, "global_step": global_step, "history": history,
-                             "config": config.to_dict(), "data": data.fingerprint, "optimizer": optimizer_meta,
-                             "rng": rng_meta}
-            _write_model_dir(agent, config, output_dir / "checkpoints" / f"epoch-{epoch + 1:04d}",
-                             extra={STATE: trainer_state}, tensors={**optimizer_tensors, **rng_tensors})
-            for stale in _checkpoints(output_dir)[:-config.keep_checkpoints]:
-                shutil.rmtree(stale, ignore_errors=True)
+            if main:
+                optimizer_meta, optimizer_tensors = _optimizer_state(optimizer)
+                rng_meta, rng_tensors = _rng_state()
+                trainer_state = {"epoch": epoch + 1, "global_step": global_step, "history": history,
+                                 "config": config.to_dict(), "data": data.fingerprint, "optimizer": optimizer_meta,
+                                 "rng": rng_meta}
+                _write_model_dir(agent, config, output_dir / "checkpoints" / f"epoch-{epoch + 1:04d}",
+                                 extra={STATE: trainer_state}, tensors={**optimizer_tensors, **rng_tensors})
+                for stale in _checkpoints(output_dir)[:-config.keep_checkpoints]:
+                    shutil.rmtree(stale, ignore_errors=True)
+            distributed.barrier()
     finally:
         if writer is not None:
             writer.close()
@@ -569,7 +576,9 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
         valid_auc=last_metrics.get("valid_auc", math.nan), history=history,
     )
     agent.model.eval()
-    _write_model_dir(agent, config, output_dir / "reward_model", extra={"report.json": report.to_dict()})
+    if main:
+        _write_model_dir(agent, config, output_dir / "reward_model", extra={"report.json": report.to_dict()})
+    distributed.barrier()
     return report
 
 

@@ -113,7 +113,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from sparring.agents.zoo import load_agent_model
-    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.fileio import write_text_atomic
+    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
     from sparring.trainers.metrics import hf_callback, tensorboard_callback
 
     set_seed(config.seed)
@@ -152,12 +153,18 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     resume = config.resume and any((out / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     policy.model = trainer.model
-    final = policy.save(out / "final")
+    # under accelerate launch every process trains; one writes the policy, the others wait for it
+    trainer.accelerator.wait_for_everyone()
+    final = out / "final"
+    if is_main_process():
+        policy.save(final)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     summary = {
         "examples": len(dataset), "episodes": len(episodes), "steps": trainer.state.global_step,
         "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None, "final": str(final), "lora": config.lora,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if is_main_process():
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    trainer.accelerator.wait_for_everyone()
     return summary

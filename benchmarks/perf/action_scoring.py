@@ -18,18 +18,17 @@ than naive.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 import sparring
 from sparring.benchmarks.evaluate import format_table
+from sparring.fileio import write_json_atomic
 
 KS = (4, 16, 64)
 PROMPT_TOKENS = (300, 1000)
@@ -131,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                ("prompt_ms", "prompt fwd ms"), ("cached_ms", "cached ms"), ("naive_ms", "naive ms"),
                                ("ratio", "cached/prompt"), ("speedup", "naive/cached"),
                                ("ok", "K=16: <=2x, >=5x")]))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_json_atomic(args.out, report)
     print(f"\nwrote {out}")
     return 0 if all(r["meets_target"] is not False for r in report["rows"]) else 1
 

@@ -16,12 +16,10 @@ about 4,500 steps/s through its Python API and TextWorld with admissible command
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -30,6 +28,7 @@ import sparring
 from sparring.benchmarks.evaluate import format_table
 from sparring.envs import registered
 from sparring.envs.spaces import UnicodeText
+from sparring.fileio import write_json_atomic
 
 TARGET_STEPS_PER_SECOND = 20_000
 
@@ -144,11 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(table, [("env", "env"), ("sps", "steps/s (gym.make)"), ("raw", "steps/s (bare class)"),
                                ("eps", "episodes/s"), ("adm", "admissible/step"),
                                ("ok", f">= {TARGET_STEPS_PER_SECOND:,}/s")]))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_json_atomic(args.out, report)
     print(f"\nwrote {out}")
     return 0 if all(r["meets_target"] is not False for r in report["rows"]) else 1
 

@@ -11,17 +11,16 @@ Gymnasium's vector machinery — is the remainder. Target: at least 80% of the t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 import sparring
 from sparring.benchmarks.evaluate import format_table
+from sparring.fileio import write_json_atomic
 
 TARGET_MODEL_SHARE = 0.80
 
@@ -101,11 +100,7 @@ def main(argv: list[str] | None = None) -> int:
               "ok": "PASS" if r["meets_target"] else "FAIL"} for r in report["rows"]]
     print(format_table(table, [("env", "env"), ("num_envs", "N"), ("steps", "steps"), ("sps", "env steps/s"),
                                ("share", "time in model"), ("ok", f">= {TARGET_MODEL_SHARE:.0%}")]))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_json_atomic(args.out, report)
     print(f"\nwrote {out}")
     return 0 if all(r["meets_target"] for r in report["rows"]) else 1
 

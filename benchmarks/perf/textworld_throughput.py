@@ -19,14 +19,12 @@ Target: the wrapper costs at most 10% of raw TextWorld's steps per second.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -34,6 +32,7 @@ import gymnasium as gym
 import sparring
 from sparring.benchmarks.evaluate import format_table
 from sparring.envs.textworld_games import CACHE_ENV, TextWorldEnv, register_textworld
+from sparring.fileio import write_json_atomic
 
 TARGET_OVERHEAD_PERCENT = 10.0
 ENV_IDS = ("sparring/TextWorld-Simple-v0", "sparring/TextWorld-CoinCollector-v0",
@@ -226,11 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                                ("bare", "textworld.start steps/s"), ("ours", "sparring steps/s"),
                                ("over", "overhead vs raw"), ("over_bare", "vs textworld.start"),
                                ("ok", f"<= {TARGET_OVERHEAD_PERCENT:.0f}%")]))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_json_atomic(args.out, report)
     print(f"\nwrote {out}")
     return 0 if all(row["meets_target"] for row in report["rows"]) else 1
 
