@@ -272,26 +272,27 @@ def _int_option(flag: str, value: str) -> int:
         raise ConfigError(f"{flag} expects 'divergence' or a number of turns, got {value!r}") from None
 
 
+#: ``sparring train NAME``: (module, config class, function, help). Each trainer's options are built
+#: from its config dataclass, so the command line and the Python API cannot drift apart.
+TRAINERS: dict[str, tuple[str, str, str, str]] = {
+    "sft": ("sparring.trainers.sft", "SFTConfig", "train_sft", "supervised fine-tuning on trajectories (LoRA or full)"),
+    "dpo": ("sparring.trainers.dpo", "DPOConfig", "train_dpo", "DPO on preference pairs"),
+    "eto": ("sparring.trainers.eto", "ETOConfig", "run_eto", "iterated explore -> pair -> DPO rounds (ETO)"),
+    "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "train_reward_model", "a learned reward model"),
+}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import importlib
+
     from sparring.config_cli import config_from_args
 
     _quiet_transformers()
-    if args.trainer == "sft":
-        from sparring.trainers.sft import SFTConfig, train_sft
-
-        result = train_sft(config_from_args(SFTConfig, args))
-    elif args.trainer == "dpo":
-        from sparring.trainers.dpo import DPOConfig, train_dpo
-
-        result = train_dpo(config_from_args(DPOConfig, args))
-    elif args.trainer == "eto":
-        from sparring.trainers.eto import ETOConfig, run_eto
-
-        result = run_eto(config_from_args(ETOConfig, args))
-    else:
-        from sparring.trainers.reward_model import RewardModelConfig, train_reward_model
-
-        result = train_reward_model(config_from_args(RewardModelConfig, args)).to_dict()
+    module_name, cls_name, function, _ = TRAINERS[args.trainer]
+    module = importlib.import_module(module_name)
+    result = getattr(module, function)(config_from_args(getattr(module, cls_name), args))
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
     from sparring.trainers.devices import is_main_process
 
     if is_main_process():  # under accelerate launch, one summary
@@ -441,20 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from sparring.config_cli import add_config_arguments
 
-    p = sub.add_parser("train", help="train a policy or a reward model: sft | dpo | eto | reward")
+    p = sub.add_parser("train", help=f"train a policy or a reward model: {' | '.join(TRAINERS)}")
     train_sub = p.add_subparsers(dest="trainer", required=True)
-    trainer_configs = {
-        "sft": ("sparring.trainers.sft", "SFTConfig", "supervised fine-tuning on trajectories (LoRA or full)"),
-        "dpo": ("sparring.trainers.dpo", "DPOConfig", "DPO on preference pairs"),
-        "eto": ("sparring.trainers.eto", "ETOConfig", "iterated explore -> pair -> DPO rounds (ETO)"),
-        "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "a learned reward model"),
-    }
     import importlib
 
-    for name, (module, cls_name, text) in trainer_configs.items():
+    for name, (module, cls_name, _, text) in TRAINERS.items():
         tp = train_sub.add_parser(name, help=text)
-        cls = getattr(importlib.import_module(module), cls_name)
-        add_config_arguments(tp, cls)
+        add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
         tp.set_defaults(func=cmd_train)
 
     p = sub.add_parser("main", help="the main job: baseline agents on every env and split")
