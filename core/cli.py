@@ -279,6 +279,12 @@ TRAINERS: dict[str, tuple[str, str, str, str]] = {
     "dpo": ("sparring.trainers.dpo", "DPOConfig", "train_dpo", "DPO on preference pairs"),
     "eto": ("sparring.trainers.eto", "ETOConfig", "run_eto", "iterated explore -> pair -> DPO rounds (ETO)"),
     "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "train_reward_model", "a learned reward model"),
+    "ppo": ("sparring.trainers.ppo", "PPOConfig", "train_ppo",
+            "multi-turn PPO actor-critic (action-level log-probs, shared-backbone critic, adapter-off reference)"),
+}
+#: ``sparring train recipe NAME``: trainers chained into one resumable command, in the same form.
+RECIPES: dict[str, tuple[str, str, str, str]] = {
+    "sft-ppo": ("sparring.trainers.recipes", "SFTPPOConfig", "run_sft_ppo", "oracle trajectories -> SFT -> PPO"),
 }
 
 
@@ -288,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sparring.config_cli import config_from_args
 
     _quiet_transformers()
-    module_name, cls_name, function, _ = TRAINERS[args.trainer]
+    module_name, cls_name, function, _ = RECIPES[args.recipe] if args.trainer == "recipe" else TRAINERS[args.trainer]
     module = importlib.import_module(module_name)
     result = getattr(module, function)(config_from_args(getattr(module, cls_name), args))
     if hasattr(result, "to_dict"):
@@ -448,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (module, cls_name, _, text) in TRAINERS.items():
         tp = train_sub.add_parser(name, help=text)
+        add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
+        tp.set_defaults(func=cmd_train)
+    rp = train_sub.add_parser("recipe", help=f"trainers chained into one resumable command: {' | '.join(RECIPES)}")
+    recipe_sub = rp.add_subparsers(dest="recipe", required=True)
+    for name, (module, cls_name, _, text) in RECIPES.items():
+        tp = recipe_sub.add_parser(name, help=text)
         add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
         tp.set_defaults(func=cmd_train)
 

@@ -51,3 +51,7 @@ class EpisodeFinishedError(SparringError, RuntimeError):
 
 class EnvCreationError(SparringError, RuntimeError):
     """An env constructor failed; the message names the env id and the kwargs."""
+
+
+class TrainingDivergedError(SparringError, RuntimeError):
+    """A training run met a non-finite loss, advantage or gradient and stopped before saving any of it."""
