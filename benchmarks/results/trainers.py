@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    import datasets
+
+    datasets.disable_progress_bars()
 
     from sparring.agents import OracleAgent
     from sparring.trainers.collect import collect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -141,3 +142,44 @@ def test_dpo_raises_the_chosen_vs_rejected_margin(sft_run, expert_file, tmp_path
     ids = torch.randint(0, len(start.tokenizer), (1, 16))
     with torch.no_grad(), trained.model.disable_adapter():
         assert torch.allclose(trained.model(ids).logits, start.model(ids).logits, atol=1e-4)
+
+
+def test_lora_sft_trains_only_the_adapter(expert_file, tmp_path):
+    config = SFTConfig(data=[str(expert_file)], output_dir=str(tmp_path / "lora"), lora=True, lora_r=8,
+                       learning_rate=2e-3, epochs=1, batch_size=8, logging_steps=1)
+    summary = train_sft(config)
+    assert summary["lora"] and summary["last_loss"] < summary["first_loss"]
+    trained = load_agent_model(summary["final"])
+    assert trained.has_adapter
+    lora_b = {k: v for k, v in trained.model.state_dict().items() if "lora_B" in k}
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b.values()), "peft starts lora_B at zero; SFT moved it"
+    # with the adapter disabled the model is the untouched base
+    base = load_agent_model("tiny")
+    ids = torch.randint(0, len(base.tokenizer), (1, 16))
+    with torch.no_grad(), trained.model.disable_adapter():
+        assert torch.allclose(trained.model(ids).logits, base.model(ids).logits, atol=1e-5)
+    with torch.no_grad():
+        assert not torch.allclose(trained.model(ids).logits, base.model(ids).logits, atol=1e-4)
+
+
+def test_eto_round_explores_pairs_trains_evaluates_and_resumes(expert_file, tmp_path):
+    from sparring.errors import ConfigError as Error
+    from sparring.trainers.eto import ETOConfig, run_eto
+    from sparring.trainers.metrics import JsonlLog
+
+    config = ETOConfig(model="tiny", expert=str(expert_file), env_ids=ENVS[:1], output_dir=str(tmp_path / "eto"),
+                       rounds=1, tasks=3, samples_per_task=2, valid_episodes=2, num_envs=2, epochs=1.0,
+                       learning_rate=5e-4)
+    result = run_eto(config)
+    rounds = JsonlLog(tmp_path / "eto" / "rounds.jsonl").read()
+    assert [r["round"] for r in rounds] == [0, 1] and result["rounds"] == rounds
+    first = rounds[1]
+    assert first["explored"] == 6 and first["pairs"] > 0  # the untrained model fails and gets paired
+    assert first["policy"] != "tiny" and load_agent_model(first["policy"]).has_adapter
+    assert set(first["valid_success"]) == {ENVS[0], "mean"}
+    assert len((tmp_path / "eto" / "round-1" / "pairs.jsonl").read_text().splitlines()) == first["pairs"]
+    # a finished round is kept on resume, and a second run without resume refuses to mix logs
+    again = run_eto(dataclasses.replace(config, resume=True))
+    assert again["final"] == first["policy"] and len(JsonlLog(tmp_path / "eto" / "rounds.jsonl").read()) == 2
+    with pytest.raises(Error, match="resume"):
+        run_eto(config)
