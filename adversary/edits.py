@@ -49,7 +49,7 @@ def apply_spans(text: str, spans: Sequence[Span]) -> str:
 def in_application_order(spans: Sequence[Span]) -> list[Span]:
     """Non-overlapping spans of one text, ordered so that applying them one by one keeps every
     later span's positions valid: right to left (an edit never shifts the text to its left)."""
-    return sorted(spans, key=lambda s: (s[0], s[1]), reverse=True)
+    return sorted(spans, reverse=True)  # by (start, end): spans of one text never share both
 
 
 def replay(clean: str | Sequence[str], records: Iterable[Mapping[str, Any]], field: str) -> str | list[str]:

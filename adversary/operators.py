@@ -119,15 +119,11 @@ def pick_positions(n: int, budget: int, rng: random.Random, ok: Callable[[int], 
     if n <= 0 or budget <= 0:
         return []
     chosen: list[int] = []
-
-    def free(i: int) -> bool:
-        return all(abs(i - j) >= gap for j in chosen)
-
     if position is not None:
         anchor = min(n - 1, max(0, int(position * n)))
         for d in range(n):
             for i in ((anchor + d, anchor - d) if d else (anchor,)):
-                if 0 <= i < n and ok(i) and free(i):
+                if 0 <= i < n and ok(i) and all(abs(i - j) >= gap for j in chosen):
                     chosen.append(i)
                     if len(chosen) >= budget:
                         return chosen
@@ -135,14 +131,18 @@ def pick_positions(n: int, budget: int, rng: random.Random, ok: Callable[[int], 
     draw = rng.random
     for _ in range(4 * budget + 12):
         i = int(draw() * n)
-        if ok(i) and free(i):
-            chosen.append(i)
-            if len(chosen) >= budget:
-                return chosen
-    rest = [i for i in range(n) if ok(i) and free(i)]
+        if ok(i):
+            for j in chosen:
+                if -gap < i - j < gap:
+                    break
+            else:
+                chosen.append(i)
+                if len(chosen) >= budget:
+                    return chosen
+    rest = [i for i in range(n) if ok(i) and all(abs(i - j) >= gap for j in chosen)]
     while rest and len(chosen) < budget:
         i = rest.pop(int(draw() * len(rest)))
-        if free(i):
+        if all(abs(i - j) >= gap for j in chosen):
             chosen.append(i)
     return chosen
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sparring.adversary.edits import FIELDS, in_application_order
 from sparring.adversary.operators import Context
-from sparring.adversary.registry import get_operator
+from sparring.adversary.registry import OPERATORS, get_operator
 from sparring.envs.spaces import MAX_OBSERVATION_LENGTH
 from sparring.errors import ConfigError
 
@@ -48,10 +48,12 @@ class View:
 
     def __init__(self, observation: str, instruction: str, actions: Sequence[str],
                  commands: Sequence[str] | None = None) -> None:
+        # the lists are shared, never edited in place: apply_moves copies them before it edits them
         self.observation = observation
         self.instruction = instruction
-        self.actions = list(actions)
-        self.commands = list(actions) if commands is None else list(commands)
+        self.actions = actions if isinstance(actions, list) else list(actions)
+        self.commands = self.actions if commands is None else (
+            commands if isinstance(commands, list) else list(commands))
 
     def copy(self) -> View:
         """A copy sharing the action lists (copied before they are edited: see :func:`apply_moves`)."""
@@ -82,14 +84,14 @@ def apply_moves(clean: View, moves: Sequence[Move], ctx: Context, rng: random.Ra
     ctx.planted = []
     ctx.turn = turn
     for move in moves:
-        op = get_operator(move.operator)
+        op = OPERATORS.get(move.operator) or get_operator(move.operator)
         field = move.field
         if field not in op.fields:
             raise ConfigError(
                 f"operator {op.name!r} cannot edit {field!r} (it edits {sorted(op.fields)}); choose another field"
             )
         budget = move.budget
-        if not isinstance(budget, int) or budget < 1:
+        if type(budget) is not int or budget < 1:
             raise ConfigError(f"a move's budget must be a positive integer, got {budget!r}")
         stream = rng if move.seed is None else random.Random(move.seed)
         ctx.field = field

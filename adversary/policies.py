@@ -98,16 +98,32 @@ class RandomPolicy:
 
     name = "random"
 
+    def __init__(self) -> None:
+        self._by_field: dict[int, tuple[Any, dict[str, list[Operator]]]] = {}
+        self._moves: dict[tuple[str, str, int], Move] = {}
+
+    def _single(self, operator: str, field: str, budget: int) -> Move:
+        key = (operator, field, budget)
+        move = self._moves.get(key)
+        if move is None:
+            move = self._moves[key] = Move(operator, field, budget)
+        return move
+
     def choose(self, view: TurnView, rng: random.Random) -> Plan:
         config = view.config
+        cached = self._by_field.get(id(view.operators))
+        if cached is None or cached[0] is not view.operators:  # the operators of one attack: sorted once
+            cached = self._by_field[id(view.operators)] = (
+                view.operators, {f: view.operators_for(f) for f in config.targets})
+        by_field = cached[1]
         moves = []
         for field in config.targets:
-            ops = view.operators_for(field)
+            ops = by_field.get(field) or view.operators_for(field)
             if not ops:
                 continue
             k = min(config.operators_per_turn, len(ops), config.budget)
             if k == 1:
-                moves.append(Move(ops[int(rng.random() * len(ops))].name, field, config.budget))
+                moves.append(self._single(ops[int(rng.random() * len(ops))].name, field, config.budget))
                 continue
             picked = rng.sample(ops, k)
             share, extra = divmod(config.budget, k)

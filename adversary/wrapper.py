@@ -112,32 +112,49 @@ class PerturbationWrapper(gym.Wrapper):
         return self._present(obs, info, False), info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        command = self.command(action) if isinstance(action, str) else action
-        base = self.env.unwrapped
+        command = self._map.get(action, action) if self._map and isinstance(action, str) else action
         pending = self._pending_actions
-        executed = interpret(base, command) if pending and isinstance(command, str) else None
+        executed = interpret(self.env.unwrapped, command) if pending and isinstance(command, str) else None
         obs, reward, terminated, truncated, info = self.env.step(command)
-        self.history.append((self.view.observation, action))
-        if pending and not info.get("invalid_action", False) and executed is not None:
-            for record, op in pending:
-                if op == executed:
+        self.history.append((self._shown_observation, action))
+        if pending:
+            if not info.get("invalid_action", False) and executed is not None:
+                for record, op in pending:
+                    if op == executed:
+                        record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
+            self._pending_actions = []  # an action target is judged on the step right after it was shown
+        if self._state_targets:
+            base = self.env.unwrapped
+            for record in self._state_targets:
+                if not record["achieved"] and state_reached(base, record["target"]):
                     record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
-        self._pending_actions = []  # an action target is judged on the step right after it was shown
-        for record in self._state_targets:
-            if not record["achieved"] and state_reached(base, record["target"]):
-                record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
         return self._present(obs, info, terminated or truncated), reward, terminated, truncated, info
 
     # ----------------------------------------------------------------------------------------------
     # What the agent sees
     # ----------------------------------------------------------------------------------------------
+    @property
+    def clean(self) -> View:
+        """The current turn's clean text (what the env wrote)."""
+        if self._clean is None:
+            obs, info = self._raw
+            instruction = info.get("instruction")
+            self._clean = View(obs, instruction if isinstance(instruction, str) else "",
+                               info.get("admissible_actions") or [])
+        return self._clean
+
+    @property
+    def view(self) -> View:
+        """The current turn's text as the agent sees it."""
+        return self._view if self._view is not None else self.clean
+
     def shown(self, command: str) -> str:
         """How the current turn shows the env command ``command`` (itself when it is not listed)."""
         return self.view.shown(command)
 
     def command(self, action: str) -> str:
         """The command the env is sent when the agent answers ``action`` on the current turn."""
-        return self._map.get(action, action) if self._remap else action
+        return self._map.get(action, action)
 
     @property
     def turn(self) -> int:
@@ -159,8 +176,10 @@ class PerturbationWrapper(gym.Wrapper):
         self.queries = 0
         self.perturbed_turns = 0
         self.last_plan: Plan | None = None
-        self.clean: View = View("", "", [])
-        self.view: View = self.clean
+        self._raw: tuple[str, dict[str, Any]] = ("", {})
+        self._clean: View | None = None
+        self._view: View | None = None
+        self._shown_observation = ""
         self._map: dict[str, str] = {}
         self._pending_actions: list[tuple[dict[str, Any], Any]] = []
         self._state_targets: list[dict[str, Any]] = []
@@ -169,42 +188,44 @@ class PerturbationWrapper(gym.Wrapper):
             self._ctx: Context | None = None
 
     def _present(self, obs: str, info: dict[str, Any], done: bool) -> str:
-        turn = info.get("step", self._turn)
-        self._turn = turn
-        actions = info.get("admissible_actions")
-        instruction = info.get("instruction")
-        clean = View(obs, instruction if isinstance(instruction, str) else "", actions or ())
-        self.clean = clean
+        turn = self._turn = info.get("step", self._turn)
+        self._raw = (obs, info)
+        self._clean = self._view = None
         self.last_plan = None
-        shown = clean
+        if self._map:
+            self._map = {}
+        shown_obs = obs
         if not done and self.schedule.active(turn, self._rng):
+            instruction = info.get("instruction")
+            clean = self._clean = View(obs, instruction if isinstance(instruction, str) else "",
+                                       info.get("admissible_actions") or [])
             ctx = self._ctx
-            ctx.instruction, ctx.admissible = clean.instruction, tuple(clean.actions)
+            ctx.instruction, ctx.admissible = clean.instruction, clean.actions
             plan = self.policy.choose(TurnView(clean, self.history, self.config, self.operators, ctx, turn,
                                                self._split, self._task_hash), self._rng)
             self.last_plan = plan
             self.queries += plan.queries
             if plan.moves:
                 applied = apply_moves(clean, plan.moves, ctx, self._rng, turn)
-                shown = applied.view
+                shown = self._view = applied.view
+                shown_obs = shown.observation
                 if applied.records:
                     self.records.extend(applied.records)
                     self.perturbed_turns += 1
-                self._plant(applied.planted)
-        self.view = shown
-        if shown is clean:
-            self._map = {}
-        else:
-            self._map = {s: c for s, c in zip(shown.actions, shown.commands, strict=True) if s != c}
-            if actions is not None:
-                info["admissible_actions"] = shown.actions
-            if isinstance(instruction, str):
-                info["instruction"] = shown.instruction
-        info["perturbations"] = list(self.records)
+                if applied.planted:
+                    self._plant(applied.planted)
+                if shown.actions is not clean.actions:
+                    if self._remap:
+                        self._map = {a: c for a, c in zip(shown.actions, shown.commands, strict=True) if a != c}
+                    info["admissible_actions"] = shown.actions
+                if shown.instruction is not clean.instruction and "instruction" in info:
+                    info["instruction"] = shown.instruction
+        self._shown_observation = shown_obs
+        info["perturbations"] = self.records[:]
         info["hijack"] = [dict(h) for h in self.hijacks] if self.hijacks else []
         info["attack"] = self._label
         info["attack_queries"] = self.queries
-        return shown.observation
+        return shown_obs
 
     def _plant(self, planted: list[dict[str, Any]]) -> None:
         base = self.env.unwrapped
