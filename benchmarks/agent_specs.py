@@ -1,0 +1,357 @@
+"""The agents a leaderboard compares: what each one is, how to name one on the command line, what
+its weights are (a fingerprint, so cached results never outlive a retrained checkpoint), and how a
+worker process builds it.
+
+An agent spec is a kind (``random``, ``oracle``, ``react``, ``react-fewshot``), for the ReAct kinds a
+model (a zoo name, a sparring checkpoint, a model or peft adapter directory, a hub id) and the
+ReAct agent's options (``mode``, ``normalization``, ``temperature``...). Suites declare them as
+tables::
+
+    [agents.react-tiny]
+    kind = "react"
+    model = "tiny"
+    mode = "score"
+    normalization = "token"
+
+and the command line names them as ``NAME`` (an agent of the suite, or a kind with its defaults)
+or ``[LABEL=]KIND_OR_NAME,key=value,...`` (``ppo=react,model=runs/ppo/final,mode=score``).
+
+A worker loads each model once (:func:`build_agent` keeps them per process) and makes a fresh agent
+for every pass of a cell, seeded by the evaluation seed, so a cell's result depends on nothing
+else the worker played before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError, SparringError, UnknownNameError
+
+#: agent kinds (the names ``sparring.agents.make_agent`` knows)
+KINDS = ("random", "oracle", "react", "react-fewshot")
+MODEL_KINDS = ("react", "react-fewshot")
+#: ReAct options a spec may set: name -> (check, what it must be)
+REACT_OPTIONS: dict[str, tuple[Any, str]] = {
+    "mode": (lambda v: v in ("score", "generate"), "'score' or 'generate'"),
+    "normalization": (lambda v: v in ("sum", "token", "word"), "'sum', 'token' or 'word'"),
+    "temperature": (lambda v: _number(v) and math.isfinite(v) and v >= 0, "a number >= 0 (0 = greedy)"),
+    "top_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "window": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (earlier turns in the prompt)"),
+    "show_admissible": (lambda v: isinstance(v, bool), "true or false"),
+    "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "score_chunk": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (candidates per scoring forward)"),
+}
+#: keys of an agent table besides the ReAct options
+SPEC_KEYS = ("kind", "model", "device")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """One agent of a leaderboard."""
+
+    name: str  #: the label in tables and plots
+    kind: str  #: random | oracle | react | react-fewshot
+    model: str | None = None  #: ReAct kinds: zoo name, checkpoint or model directory, hub id
+    options: tuple[tuple[str, Any], ...] = ()  #: ReAct options, sorted by name
+    device: str | None = None  #: torch device of a model agent (default: cpu)
+    fingerprint: str = ""  #: what the weights are; filled in by :func:`with_fingerprint`
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"an agent's name must be a non-empty string, got {self.name!r}")
+        if self.kind not in KINDS:
+            raise UnknownNameError("agent kind", self.kind, KINDS)
+        options = dict(self.options)
+        if self.kind in MODEL_KINDS:
+            if self.model is None:
+                object.__setattr__(self, "model", "tiny")
+            if not isinstance(self.model, str) or not self.model.strip():
+                raise ConfigError(f"agent {self.name!r}: model must be a zoo name, a directory or a hub id, "
+                                  f"got {self.model!r}")
+            for key, value in options.items():
+                if key not in REACT_OPTIONS:
+                    raise UnknownNameError(f"option of agent {self.name!r}", key, [*REACT_OPTIONS, *SPEC_KEYS])
+                check, expected = REACT_OPTIONS[key]
+                if not check(value):
+                    raise ConfigError(f"agent {self.name!r}: {key} must be {expected}, got {value!r}")
+        else:
+            if self.model is not None or options:
+                given = ["model"] * (self.model is not None) + sorted(options)
+                raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which takes no model or options; "
+                                  f"got {', '.join(given)} (only react and react-fewshot agents do)")
+            if self.device is not None:
+                raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which runs on no device; "
+                                  f"drop device = {self.device!r}")
+        if self.device is not None and (not isinstance(self.device, str) or not self.device):
+            raise ConfigError(f"agent {self.name!r}: device must be a torch device name like 'cpu' or 'cuda:0', "
+                              f"got {self.device!r}")
+        object.__setattr__(self, "options", tuple(sorted(options.items())))
+
+    @property
+    def uses_model(self) -> bool:
+        return self.kind in MODEL_KINDS
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the agent's behaviour (its name does not): part of every cell's cache key."""
+        if self.uses_model and not self.fingerprint:
+            raise SparringError(f"agent {self.name!r} has no fingerprint yet; call with_fingerprint first")
+        return {"kind": self.kind, "model": self.model, "fingerprint": self.fingerprint or None,
+                "options": dict(self.options), "device": self.device}
+
+    def declaration(self) -> dict[str, Any]:
+        """The spec as declared (no fingerprint: a suite's agents are fingerprinted only when they run)."""
+        return {"name": self.name, "kind": self.kind, "model": self.model, "options": dict(self.options),
+                "device": self.device}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.identity()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------------
+def spec_from_table(name: str, table: Mapping[str, Any]) -> AgentSpec:
+    """An agent from a suite's ``[agents.NAME]`` table (``kind`` defaults to the name when the name is
+    a kind)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"agents.{name} must be a table of settings (kind = ..., model = ...), "
+                          f"got {type(table).__name__}")
+    data = dict(table)
+    kind = data.pop("kind", name if name in KINDS else None)
+    if kind is None:
+        raise ConfigError(f"agents.{name} needs a kind: one of {', '.join(KINDS)}")
+    if not isinstance(kind, str):
+        raise ConfigError(f"agents.{name}.kind must be a string, one of {', '.join(KINDS)}; got {kind!r}")
+    model, device = data.pop("model", None), data.pop("device", None)
+    if kind not in MODEL_KINDS:
+        for key in data:
+            if key not in REACT_OPTIONS:
+                raise UnknownNameError(f"setting of agents.{name}", key, SPEC_KEYS)
+    return AgentSpec(name=name, kind=kind, model=model, options=tuple(data.items()), device=device)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_agent(text: str, known: Mapping[str, AgentSpec] | None = None) -> AgentSpec:
+    """An agent from a command-line spec: ``NAME``, ``KIND`` or ``[LABEL=]NAME_OR_KIND,key=value,...``.
+
+    ``NAME`` picks an agent of the suite (``known``); options after it override the suite's.
+    Values are JSON where they parse as JSON (``temperature=0.7``, ``show_admissible=false``), else
+    strings (``model=runs/ppo/final``)."""
+    known = dict(known or {})
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"an agent spec must be a non-empty string like 'oracle' or "
+                          f"'react,model=tiny,mode=score'; got {text!r}")
+    head, *rest = [part.strip() for part in text.split(",")]
+    label, sep, base = head.partition("=")
+    if not sep:
+        label, base = "", head
+    elif label in REACT_OPTIONS or label in SPEC_KEYS:
+        raise ConfigError(f"agent spec {text!r} starts with an option; start with the agent kind or the name of a "
+                          f"suite agent, e.g. 'react,{head}'")
+    options: dict[str, Any] = {}
+    for part in rest:
+        key, eq, raw = part.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"agent spec {text!r}: expected key=value after the kind, got {part!r}; e.g. "
+                              f"'react,model=tiny,mode=score'")
+        options[key.strip()] = _value(raw.strip())
+    if base in known:
+        spec = known[base]
+        if not options:
+            return dataclasses.replace(spec, name=label) if label else spec
+        table = {"kind": spec.kind, **({"model": spec.model} if spec.model is not None else {}),
+                 **({"device": spec.device} if spec.device is not None else {}), **dict(spec.options), **options}
+        return spec_from_table(label or text, table)
+    if base not in KINDS:
+        raise UnknownNameError("agent", base, {*known, *KINDS},
+                               hint="Name an agent of the suite, or a kind with options: 'react,model=DIR'.")
+    default_label = base if not options else text
+    return spec_from_table(label or default_label, {"kind": base, **options})
+
+
+def select_agents(requested: Iterable[str | AgentSpec] | None, suite_agents: Mapping[str, AgentSpec]) -> list[AgentSpec]:
+    """The agents to run: ``requested`` (specs or command-line strings) or, when None, every agent of
+    the suite. Names must be unique."""
+    if requested is None:
+        chosen = list(suite_agents.values())
+    else:
+        chosen = [r if isinstance(r, AgentSpec) else parse_agent(r, suite_agents) for r in requested]
+    if not chosen:
+        raise ConfigError("no agents to compare: the suite declares none; pass some, e.g. --agents random oracle")
+    seen: set[str] = set()
+    for spec in chosen:
+        if spec.name in seen:
+            raise ConfigError(f"two agents are called {spec.name!r}; give one a label, e.g. 'mine={spec.kind},...'")
+        seen.add(spec.name)
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Fingerprints
+# --------------------------------------------------------------------------------------------------
+def _hash_directory(path: Path) -> str:
+    """SHA-256 over every file's relative path and content, in a fixed order."""
+    sha = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        sha.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                sha.update(block)
+        sha.update(b"\0")
+    return sha.hexdigest()
+
+
+def model_fingerprint(model: str, _depth: int = 0) -> str:
+    """What a model string stands for, as a digest: a zoo model's cache manifest (every file's
+    SHA-256; building the model if it is not built yet), a directory's files (plus the base model it
+    names, for a checkpoint or adapter on a base outside it), or a hub id with the revision in the
+    local Hugging Face cache."""
+    from sparring.agents.zoo import ZOO, model_path
+
+    if _depth > 4:
+        raise ConfigError(f"model {model!r}: its base models refer to each other in a loop")
+    if model in ZOO:
+        manifest = Path(model_path(model, 0), "manifest.json")
+        return "zoo:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        digest = _hash_directory(path)
+        base = _named_base(path)
+        if base and not Path(base).expanduser().resolve().is_relative_to(path.resolve()):  # inside: hashed already
+            digest = hashlib.sha256(f"{digest}|{model_fingerprint(base, _depth + 1)}".encode()).hexdigest()
+        return "dir:" + digest
+    if path.exists():
+        raise ConfigError(f"model {model!r} is a file; pass a zoo name, a directory saved with save_pretrained or "
+                          f"AgentModel.save, or a hub id")
+    if _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
+        return "hub:" + model + "@" + (_hub_revision(model) or _reachable_hub_model(model))
+    raise UnknownNameError("model", model, ZOO, hint="Pass a zoo name, an existing directory (a checkpoint or a "
+                                                     "model saved with save_pretrained) or a hub id like org/name.")
+
+
+#: the metadata file of a sparring checkpoint (``sparring.agents.policy.METADATA``, a module that imports
+#: PyTorch, which fingerprinting a directory does not need)
+CHECKPOINT_METADATA = "sparring_agent.json"
+
+
+def _named_base(path: Path) -> str | None:
+    """The base model a sparring checkpoint or a peft adapter directory loads from outside itself."""
+    for name, key in ((CHECKPOINT_METADATA, "base_model"), ("adapter_config.json", "base_model_name_or_path")):
+        file = path / name
+        if file.is_file():
+            try:
+                base = json.loads(file.read_text(encoding="utf-8")).get(key)
+            except (OSError, ValueError, AttributeError):
+                return None
+            return base if isinstance(base, str) and base and base != "base" else None
+    return None
+
+
+def _hub_revision(model: str) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(model, "config.json")
+    if isinstance(found, str):
+        parts = Path(found).parts
+        if "snapshots" in parts:
+            return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def _reachable_hub_model(model: str) -> str:
+    """Checks that a hub id not in the local cache can be fetched (its config only), so a typo or a
+    missing network fails before any cell runs rather than in a worker."""
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(model)
+    except Exception as exc:  # OSError, connection errors, a repo that is not a model
+        raise ConfigError(
+            f"model {model!r} is neither a zoo name ({', '.join(_zoo())}) nor a directory here, and as a hub id it "
+            f"could not be fetched ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check "
+            f"the path or the id, or download the model first"
+        ) from exc
+    return _hub_revision(model) or "latest"
+
+
+def _zoo() -> tuple[str, ...]:
+    from sparring.agents.zoo import ZOO
+
+    return ZOO
+
+
+def with_fingerprint(spec: AgentSpec) -> AgentSpec:
+    """The spec with its model's fingerprint (baselines have none: their code is their identity)."""
+    if not spec.uses_model:
+        return spec
+    try:
+        return dataclasses.replace(spec, fingerprint=model_fingerprint(spec.model))
+    except SparringError as exc:
+        exc.args = (f"agent {spec.name!r}: {exc}",)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Building agents (in the process that plays them)
+# --------------------------------------------------------------------------------------------------
+#: models loaded in this process: (model, fingerprint, device) -> AgentModel
+_POLICIES: dict[tuple[str, str, str | None], Any] = {}
+
+
+def build_agent(spec: AgentSpec, seed: int) -> Any:
+    """A fresh agent for one pass; a model agent's weights are loaded once per process."""
+    from sparring.agents.baselines import OracleAgent, RandomAgent
+
+    if spec.kind == "random":
+        return RandomAgent(seed=seed)
+    if spec.kind == "oracle":
+        return OracleAgent()
+    from sparring.agents.react import ReActAgent
+    from sparring.agents.zoo import load_agent_model
+
+    key = (spec.model, spec.fingerprint, spec.device)
+    if key not in _POLICIES:
+        _POLICIES[key] = load_agent_model(spec.model, device=spec.device, seed=0)
+    policy = _POLICIES[key]
+    return ReActAgent(policy.model, policy.tokenizer, value_head=policy.value_head, seed=seed,
+                      few_shot=spec.kind == "react-fewshot", name=spec.name, **dict(spec.options))
+
+
+def loaded_models() -> int:
+    """How many models this process has loaded (for tests of the once-per-worker promise)."""
+    return len(_POLICIES)
+
+
+def environment_threads(workers: int) -> int:
+    """Torch threads per worker: the machine's cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+__all__ = ["KINDS", "MODEL_KINDS", "REACT_OPTIONS", "AgentSpec", "build_agent", "environment_threads",
+           "loaded_models", "model_fingerprint", "parse_agent", "select_agents", "spec_from_table",
+           "with_fingerprint"]
