@@ -264,7 +264,7 @@ def provenance(command: str | None) -> dict[str, Any]:
 
     commit, dirty = git_commit()
     return {"sparring_version": sparring.__version__, "git_commit": commit, "git_dirty": dirty,
-            "command": command if command is not None else shlex.join(sys.argv),
+            "command": command if command is not None else shlex.join(sys.orig_argv),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "platform": platform.platform()}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 
 import pytest
 
@@ -147,6 +149,16 @@ def test_parallel_workers_give_the_numbers_of_one_worker(tiny_board, tmp_path):
     assert [c["key"] for c in parallel["cells"]] == [c["key"] for c in tiny_board["data"]["cells"]]
 
 
+def test_the_quick_suite_leaves_every_task_winnable(tmp_path):
+    """Its step limits are tight (so a model agent finishes in minutes): the oracle must still win every
+    task of every cell, clean and under every attack."""
+    data = run_leaderboard("quick", ["oracle"], tmp_path / "quick")
+    assert data["run"]["cells"] == 4 * 4 + 4 * 5 and data["run"]["evaluated"] == 36
+    assert all(row["success"] == 1.0 for row in data["envs"])
+    assert all(row["sr_attacked"] == 1.0 and row["rsr"] == 1.0 for row in data["robustness"])
+    assert data["command"] == shlex.join(sys.orig_argv)  # a library call records the process's command line
+
+
 def test_the_cache_key_covers_the_whole_definition():
     suite = load_suite_text(TINY_SUITE)
     (cell,) = [c for c in plan_cells(suite, [AgentSpec("a", "random")]) if c.attack is None][:1]
@@ -182,27 +194,42 @@ def test_run_leaderboard_refuses_bad_arguments(tmp_path, suite_file):
 
 
 @pytest.mark.slow
-def test_a_model_agent_is_loaded_once_per_worker_and_parallel_matches_serial(tmp_path):
-    text = TINY_SUITE.replace('envs = ["sparring/ToolQA-v0", { id = "sparring/Shop-v0", kwargs = { max_steps = 8 } }]',
-                              'envs = [{ id = "sparring/ToolQA-v0", kwargs = { max_steps = 6 } }]')
-    text = text.replace("episodes = 3", "episodes = 2").replace("samples = 2", "samples = 1")
-    suite = write_suite(tmp_path, text, "react.toml")
-    agents = ["tiny=react,model=tiny,mode=score", "oracle"]
-    serial = run_leaderboard(suite, agents, tmp_path / "serial", workers=1)
-    parallel = run_leaderboard(suite, agents, tmp_path / "parallel", workers=2)
-    assert parallel["run"]["evaluated"] == serial["run"]["evaluated"] == 10
-    assert figures(parallel) == figures(serial)
+def test_model_agents_end_to_end_loaded_once_per_worker_and_parallel_matches_serial(tmp_path, sparring_cache):
+    """The tiny ReAct agent from the zoo and from a checkpoint directory, clean, under a random attack
+    and under the greedy adversary (which queries the agent's action scores)."""
     from sparring.agents.policy import METADATA
+    from sparring.agents.zoo import load_agent_model
     from sparring.benchmarks.agent_specs import CHECKPOINT_METADATA
 
     assert CHECKPOINT_METADATA == METADATA
-    (spec,) = [a for a in parallel["agents"] if a["name"] == "tiny"]
-    assert spec["fingerprint"].startswith("zoo:")
-    processes = {}
+    checkpoint = tmp_path / "ckpt"
+    load_agent_model("tiny").save(checkpoint)
+    text = TINY_SUITE.replace('envs = ["sparring/ToolQA-v0", { id = "sparring/Shop-v0", kwargs = { max_steps = 8 } }]',
+                              'envs = [{ id = "sparring/ToolQA-v0", kwargs = { max_steps = 6 } }]')
+    text = text.replace("episodes = 3", "episodes = 2").replace("samples = 2", "samples = 1")
+    text = text.replace('run = ["sentence/train", "injection/held_out"]',
+                        'run = ["char/held_out", { name = "greedy-typo", operators = ["typo"], policy = "greedy", '
+                        'query_budget = 4, targets = ["observation"] }]')
+    suite = write_suite(tmp_path, text, "react.toml")
+    agents = ["tiny=react,model=tiny,mode=score", f"ckpt=react,model={checkpoint}"]
+    serial = run_leaderboard(suite, agents, tmp_path / "serial", workers=1)
+    parallel = run_leaderboard(suite, agents, tmp_path / "parallel", workers=2)
+    assert parallel["run"]["evaluated"] == serial["run"]["evaluated"] == 2 * (2 + 2)
+    assert figures(parallel) == figures(serial)
+    specs = {a["name"]: a for a in parallel["agents"]}
+    assert specs["tiny"]["fingerprint"].startswith("zoo:") and specs["ckpt"]["fingerprint"].startswith("dir:")
+    # the checkpoint holds the zoo model's weights: the same agent, so the same numbers
+    rows = {r["agent"]: r for r in parallel["leaderboard"]}
+    assert {k: v for k, v in rows["tiny"].items() if k not in ("agent", "model", "rank")} == \
+        {k: v for k, v in rows["ckpt"].items() if k not in ("agent", "model", "rank")}
+    greedy = [r for r in parallel["robustness"] if r["attack"] == "greedy-typo"]
+    assert greedy and all(r["queries_per_turn"] > 0 for r in greedy)
+    loaded: dict[int, int] = {}
     for path in (tmp_path / "parallel" / "cells").glob("*.json"):
-        result = json.loads(path.read_text())
-        if result["definition"]["agent"]["kind"] == "react":
-            process = result["process"]
-            processes[process["pid"]] = max(processes.get(process["pid"], 0), process["models_loaded"])
-    assert processes and set(processes.values()) == {1}
-    assert os.getpid() not in processes
+        process = json.loads(path.read_text())["process"]
+        loaded[process["pid"]] = max(loaded.get(process["pid"], 0), process["models_loaded"])
+    assert loaded and os.getpid() not in loaded
+    assert max(loaded.values()) <= 2  # two model agents: each worker loads each at most once
+    (checkpoint / "value_head.safetensors").write_bytes(b"retrained")  # the checkpoint changed: its cells rerun
+    again = run_leaderboard(suite, agents, tmp_path / "parallel", workers=1)
+    assert again["run"]["evaluated"] == 4 and again["run"]["cached"] == 4
