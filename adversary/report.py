@@ -67,6 +67,7 @@ class ReportConfig:
     probe_steps: int = 4  #: clean turns probed for word importance (needs a scorer)
     probe_words: int = 24  #: words probed per turn
     transcripts: int = 1  #: example transcripts per attack
+    samples: int = 1  #: perturbations sampled per task (attack seeds attack_seed..): K of RSR@K (1: not measured)
     resamples: int = 2000  #: bootstrap resamples of the intervals
 
     def __post_init__(self) -> None:
@@ -88,7 +89,7 @@ class ReportConfig:
             if target not in FIELDS:
                 raise UnknownNameError("target field", target, FIELDS)
         object.__setattr__(self, "targets", targets)
-        for knob in ("episodes", "budget", "num_envs", "query_budget", "resamples"):
+        for knob in ("episodes", "budget", "num_envs", "query_budget", "samples", "resamples"):
             value = getattr(self, knob)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{knob} must be a positive integer, got {value!r}")
@@ -118,7 +119,12 @@ class ReportConfig:
 
 def run_report(agent: Any, config: ReportConfig, scorer: ActionScorer | None = None) -> dict[str, Any]:
     """Plays the clean run and every attack of the suite; returns the report's data (JSON-able)."""
-    from sparring.benchmarks.robustness import mean_with_interval, robustness_summary, validity_rate
+    from sparring.benchmarks.robustness import (
+        mean_with_interval,
+        robust_success_rate_at_k,
+        robustness_summary,
+        validity_rate,
+    )
 
     if scorer is None and getattr(agent, "mode", None) == "score" and hasattr(agent, "candidate_logprobs"):
         scorer = ReActScorer(agent)
@@ -127,11 +133,11 @@ def run_report(agent: Any, config: ReportConfig, scorer: ActionScorer | None = N
         raise ConfigError("the greedy policy queries the agent's action scores: use a react agent in score mode "
                           "(--agent react --mode score), or --policy random")
     seeds = range(config.seed_offset, config.seed_offset + config.episodes)
-    keep = max(config.transcripts, 1 if config.probe_steps else 0)
+    keep = config.probe_steps  # an episode has at least one turn: enough to probe from
     clean_logs: list[EpisodeLog] = []
     for env_id in config.env_ids:
         clean_logs += play(agent, env_id, seeds, split=config.split, env_kwargs=config.env_kwargs,
-                           num_envs=config.num_envs, keep_turns=keep if config.probe_steps else 0)
+                           num_envs=config.num_envs, keep_turns=keep)
     clean = {log.key: log.won for log in clean_logs}
     attacked: dict[str, dict[str, bool]] = {}
     hijacked: dict[str, dict[str, bool]] = {}
@@ -146,6 +152,13 @@ def run_report(agent: Any, config: ReportConfig, scorer: ActionScorer | None = N
             logs += play(agent, env_id, seeds, attack=attack, split=config.split, env_kwargs=config.env_kwargs,
                          num_envs=config.num_envs, scorer=scorer, policy=factory, keep_turns=config.transcripts)
         attacked[name] = {log.key: log.won for log in logs}
+        solved = {log.key: [log.won] for log in logs}
+        for k in range(1, config.samples):  # more sampled perturbations of the same tasks, for RSR@K
+            again = attack.replace(seed=attack.seed + k)
+            for env_id in config.env_ids:
+                for log in play(agent, env_id, seeds, attack=again, split=config.split, env_kwargs=config.env_kwargs,
+                                num_envs=config.num_envs, policy=factory):
+                    solved[log.key].append(log.won)
         if any(log.hijacks for log in logs):
             hijacked[name] = {log.key: log.hijacked for log in logs if log.hijacks}
         probed = sum(log.probed_turns for log in logs)
@@ -160,6 +173,8 @@ def run_report(agent: Any, config: ReportConfig, scorer: ActionScorer | None = N
             "perturbed_actions": sum(log.perturbed_actions for log in logs),
             "edit_fraction": mean_with_interval([f for log in logs for f in log.edit_fractions], seed=config.attack_seed),
             "queries_per_turn": sum(log.queries for log in logs) / perturbed_turns if perturbed_turns else 0.0,
+            "rsr_at_k": robust_success_rate_at_k(list(solved.values())) if config.samples > 1 else math.nan,
+            "k": config.samples,
         })
         for log in logs[:config.transcripts]:
             transcripts.append({"attack": name, **_transcript(log)})
@@ -309,7 +324,8 @@ def to_markdown(data: Mapping[str, Any]) -> str:
         f"over tasks).",
         "",
         "PDR = 1 - SR_attacked / SR_clean; ASR = clean successes lost under attack / clean successes; flips = "
-        "perturbed turns where the agent chose another action than it would on the clean text; targeted ASR = "
+        "perturbed turns where the agent chose another action than it would on the clean text; NRP = SR_clean x "
+        "(1 - ASR); RSR@K = tasks won under all K sampled perturbations (n/a for K = 1); targeted ASR = "
         "injections whose target the env's state shows reached; validity = perturbed admissible actions the env "
         "still reads as the same command.",
         "",
@@ -322,12 +338,14 @@ def to_markdown(data: Mapping[str, Any]) -> str:
         lines.append(f"| {family} | {_fmt(row['pdr'])} | {_ci(row['pdr_ci95'])} | {_fmt(row['asr'])} | "
                      f"{_ci(row['asr_ci95'])} |")
     lines += ["", "## By family and target", "",
-              "| attack | SR | PDR | 95% CI | ASR | 95% CI | flips | targeted ASR | validity | edit frac. | queries/turn |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| attack | SR | PDR | 95% CI | ASR | 95% CI | NRP | RSR@K | flips | targeted ASR | validity | edit frac. "
+              "| queries/turn |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in data["rows"]:
         lines.append(
             f"| {row['attack']} | {_fmt(row['sr'])} | {_fmt(row['pdr'])} | {_ci(row['pdr_ci95'])} | {_fmt(row['asr'])} | "
-            f"{_ci(row['asr_ci95'])} | {_fmt(row['flip_rate'])} | {_fmt(row.get('targeted_asr'))} | "
+            f"{_ci(row['asr_ci95'])} | {_fmt(row['nrp'])} | {_fmt(row['rsr_at_k'])} | {_fmt(row['flip_rate'])} | "
+            f"{_fmt(row.get('targeted_asr'))} | "
             f"{_fmt(row['validity'])} | {_fmt(row['edit_fraction']['mean'])} | {_fmt(row['queries_per_turn'], 1)} |")
     words = data.get("words")
     lines += ["", "## Which words flip decisions", ""]
@@ -380,11 +398,12 @@ def _plots(data: Mapping[str, Any], directory: Path) -> None:
     names = [r["attack"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 3), 4))
     xs = range(len(rows))
-    width = 0.27
-    for offset, key, label in ((-width, "pdr", "PDR"), (0.0, "asr", "ASR"), (width, "flip_rate", "flip rate")):
-        values = [0.0 if math.isnan(r[key]) else r[key] for r in rows]
+    width = 0.2
+    for offset, key, label in ((-1.5 * width, "pdr", "PDR"), (-0.5 * width, "asr", "ASR"),
+                               (0.5 * width, "flip_rate", "flip rate"), (1.5 * width, "targeted_asr", "targeted ASR")):
+        values = [0.0 if math.isnan(r.get(key, math.nan)) else r[key] for r in rows]
         errors = None
-        if key + "_ci95" in rows[0]:
+        if all(key + "_ci95" in r for r in rows):
             errors = [[max(0.0, v - (r[key + "_ci95"][0] if not math.isnan(r[key + "_ci95"][0]) else v)) for v, r in
                        zip(values, rows, strict=True)],
                       [max(0.0, (r[key + "_ci95"][1] if not math.isnan(r[key + "_ci95"][1]) else v) - v) for v, r in
@@ -454,7 +473,8 @@ def config_from_args(args: Any, env_kwargs: Mapping[str, Any]) -> ReportConfig:
         targets=targets or FIELDS, attack=attack, budget=args.budget or 2, schedule=args.schedule or "all",
         policy=args.policy or "random", query_budget=args.query_budget or 16, hijack=args.hijack or "action",
         attack_seed=args.attack_seed or 0, num_envs=args.num_envs, env_kwargs=dict(env_kwargs),
-        probe_steps=args.probe_steps, probe_words=args.probe_words, transcripts=args.transcripts)
+        probe_steps=args.probe_steps, probe_words=args.probe_words, transcripts=args.transcripts,
+        samples=args.samples)
 
 
 def summary_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:

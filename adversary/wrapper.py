@@ -45,17 +45,17 @@ from sparring.adversary.policies import AdversaryPolicy, Plan, TurnView, make_po
 from sparring.adversary.registry import resolve
 from sparring.adversary.schedule import Schedule
 from sparring.envs.splits import spec_hash
+from sparring.envs.text_env import TextEnv
 from sparring.errors import ConfigError
 
 
 def interpret(env: Any, command: str) -> Any:
     """The operation a sparring env would execute for ``command`` now (None: invalid), read without
     stepping; for an env without a parser, the command itself."""
-    table = getattr(env, "_actions", None)
-    if table is None:
+    if not isinstance(env, TextEnv):
         return command
-    op = table.get(command)
-    if op is None and hasattr(env, "_match"):
+    op = env._actions.get(command)
+    if op is None:
         op, _ = env._match(command)
     return op
 
@@ -109,7 +109,7 @@ class PerturbationWrapper(gym.Wrapper):
                             lexicon=getattr(base, "lexicon", None), task=task, env=base,
                             expert=getattr(base, "expert_action", None), hijack=self.config.hijack)
         self._split = str(info.get("split", ""))
-        return self._present(obs, info, False), info
+        return self._present(obs, info, False, 0), info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         command = self._map.get(action, action) if self._map and isinstance(action, str) else action
@@ -128,7 +128,7 @@ class PerturbationWrapper(gym.Wrapper):
             for record in self._state_targets:
                 if not record["achieved"] and state_reached(base, record["target"]):
                     record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
-        return self._present(obs, info, terminated or truncated), reward, terminated, truncated, info
+        return self._present(obs, info, terminated or truncated, self._turn + 1), reward, terminated, truncated, info
 
     # ----------------------------------------------------------------------------------------------
     # What the agent sees
@@ -187,8 +187,8 @@ class PerturbationWrapper(gym.Wrapper):
         if not hasattr(self, "_ctx"):
             self._ctx: Context | None = None
 
-    def _present(self, obs: str, info: dict[str, Any], done: bool) -> str:
-        turn = self._turn = info.get("step", self._turn)
+    def _present(self, obs: str, info: dict[str, Any], done: bool, turn: int) -> str:
+        turn = self._turn = info.get("step", turn)
         self._raw = (obs, info)
         self._clean = self._view = None
         self.last_plan = None

@@ -209,3 +209,16 @@ def test_trajectories_record_the_perturbations(tmp_path):
         assert episode.perturbations and all(p["operator"] == "distractor" for p in episode.perturbations)
         inserted = episode.perturbations[0]["after"].strip()
         assert inserted in episode.steps[0].observation
+
+
+def test_any_text_env_can_be_wrapped():
+    """An env that is not a sparring env (no lexicon, no task, no step counter): the generic
+    operators still work, turns are counted by the wrapper, and nothing breaks."""
+    from sparring.benchmarks.perf.env_throughput import NullTextEnv
+
+    env = PerturbationWrapper(NullTextEnv(), "all", budget=2, targets=["observation", "admissible_actions"])
+    obs, info = env.reset(seed=0)
+    for _ in range(3):
+        obs, _, _, _, info = env.step(info["admissible_actions"][0])
+    assert {r["turn"] for r in info["perturbations"]} == {0, 1, 2, 3}
+    assert env.command(info["admissible_actions"][2]).startswith("action ")
