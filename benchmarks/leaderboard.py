@@ -127,7 +127,8 @@ def run_leaderboard(
         if found is not None:
             results[cell.key] = found
     cached = {cell.key for cell in cells if cell.key in results}
-    todo = sorted((c for c in cells if c.key not in results), key=lambda c: -c.cost)
+    # two labels for one agent (same kind, options and weights) share their cells: each is played once
+    todo = sorted({c.key: c for c in cells if c.key not in results}.values(), key=lambda c: -c.cost)
     logger.info("leaderboard %s: %d cells, %d cached, %d to evaluate", suite.name, len(cells), len(cached), len(todo))
     results.update(_execute(todo, cache, workers, progress, total=len(cells), done=len(cached),
                             models=any(c.agent.uses_model for c in todo)))
@@ -316,7 +317,9 @@ def write_outputs(data: dict[str, Any], out: str | os.PathLike) -> dict[str, str
         except ImportError:
             logger.warning("matplotlib is not installed, so the leaderboard has no PNG plots; pip install matplotlib")
             break
-        if image is not None:
+        if image is None:  # nothing to plot (no attacks): no stale plot of an earlier run either
+            (out / FILES[kind]).unlink(missing_ok=True)
+        else:
             buffer = io.BytesIO()
             image.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
             plots[kind] = buffer.getvalue()

@@ -176,6 +176,30 @@ def test_the_cache_key_covers_the_whole_definition():
     assert Cell(**{**cell.__dict__, "agent": AgentSpec("renamed", "random")}).key == cell.key  # a label is not data
 
 
+def test_two_labels_for_one_agent_share_their_cells(tmp_path, suite_file):
+    data = run_leaderboard(suite_file, ["a=random", "b=random"], tmp_path / "out")
+    assert data["run"]["cells"] == 16 and data["run"]["evaluated"] == 8
+    a, b = (json.loads(dumps(next(r for r in data["leaderboard"] if r["agent"] == name))) for name in "ab")
+    assert {k: v for k, v in a.items() if k not in ("agent", "rank")} == \
+        {k: v for k, v in b.items() if k not in ("agent", "rank")}
+
+
+def test_a_suite_without_attacks_or_train_split_reports_what_it_has(tmp_path):
+    text = TINY_SUITE.split("[attacks]")[0].replace('splits = ["train", "test"]', 'splits = ["valid", "test"]')
+    suite = write_suite(tmp_path, text + '[agents.oracle]\nkind = "oracle"\n', "clean.toml")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "pdr_by_family.png").write_bytes(b"stale")  # from an earlier run with attacks
+    data = run_leaderboard(suite, None, out)
+    assert data["gaps"] == data["robustness"] == data["families"] == data["macro"] == []
+    assert [r["split"] for r in data["splits"]] == ["valid", "test"]
+    assert sorted(data["outputs"]) == ["html", "json", "markdown", "success_plot"]
+    assert not (out / "pdr_by_family.png").exists()
+    page = (out / "index.html").read_text()
+    assert 'id="leaderboard"' in page and 'id="robustness"' not in page
+    assert "gap" not in " ".join(data["leaderboard"][0])  # no train split, no gap columns
+
+
 def load_suite_text(text: str):
     from sparring.benchmarks.suite import parse_suite
 
@@ -219,7 +243,7 @@ def test_model_agents_end_to_end_loaded_once_per_worker_and_parallel_matches_ser
     specs = {a["name"]: a for a in parallel["agents"]}
     assert specs["tiny"]["fingerprint"].startswith("zoo:") and specs["ckpt"]["fingerprint"].startswith("dir:")
     # the checkpoint holds the zoo model's weights: the same agent, so the same numbers
-    rows = {r["agent"]: r for r in parallel["leaderboard"]}
+    rows = {r["agent"]: json.loads(dumps(r)) for r in parallel["leaderboard"]}
     assert {k: v for k, v in rows["tiny"].items() if k not in ("agent", "model", "rank")} == \
         {k: v for k, v in rows["ckpt"].items() if k not in ("agent", "model", "rank")}
     greedy = [r for r in parallel["robustness"] if r["attack"] == "greedy-typo"]
