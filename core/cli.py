@@ -265,6 +265,32 @@ def cmd_filter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from sparring.adversary.registry import catalogue
+    from sparring.adversary.report import config_from_args, run_report, summary_rows, write_report
+    from sparring.benchmarks.evaluate import format_table
+
+    if args.list:
+        print(format_table(catalogue(), [("name", "operator"), ("family", "family"), ("split", "split"),
+                                         ("unit", "unit"), ("fields", "fields"), ("preserves_meaning", "same meaning"),
+                                         ("description", "description")]))
+        return 0
+    if not args.env:
+        raise ConfigError("name the envs to attack the agent on: --env sparring/Household-v0 (repeatable)")
+    config = config_from_args(args, _env_kwargs(args))  # bad names fail here, before a model loads
+    agent = _agent_from_args(args)
+    data = run_report(agent, config)
+    print(f"clean success {data['sr_clean']:.3f} on {data['tasks']} tasks; macro PDR {data['macro_pdr']:.3f}")
+    print(format_table(summary_rows(data), [
+        ("attack", "attack"), ("sr", "SR"), ("pdr", "PDR"), ("pdr_ci95", "95% CI"), ("asr", "ASR"), ("flips", "flips"),
+        ("targeted", "targeted ASR"), ("validity", "validity"), ("edits", "edit frac."), ("queries", "queries/turn")]))
+    if args.report:
+        print(f"\nwrote {write_report(data, args.report)}/report.md")
+    if args.json:
+        _write_json(data, args.json)
+    return 0
+
+
 def _int_option(flag: str, value: str) -> int:
     try:
         return int(value)
@@ -303,6 +329,66 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if is_main_process():  # under accelerate launch, one summary
         print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Evaluates agents on a benchmark suite and writes the leaderboard (JSON, Markdown, PNG, HTML)."""
+    import shlex
+
+    from sparring.benchmarks.evaluate import format_table
+    from sparring.benchmarks.leaderboard import run_leaderboard
+    from sparring.benchmarks.scoreboard import headline_split
+    from sparring.benchmarks.suite import available_suites, load_suite
+
+    if args.list_suites:
+        rows = [{"name": n, "description": load_suite(n).description} for n in available_suites()]
+        print(format_table(rows, [("name", "suite"), ("description", "description")]))
+        return 0
+    if not args.suite:
+        raise ConfigError(f"name a suite: --suite {' | '.join(available_suites())} or the path of a .toml suite file "
+                          f"(--list-suites describes them)")
+
+    def command_line() -> str:
+        # the command as typed when this process is that command; else the same command rebuilt from the options
+        import contextlib
+        import io
+
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                again = build_parser().parse_args(sys.argv[1:])
+            if vars(again) == vars(args):
+                return shlex.join(["sparring", *sys.argv[1:]])
+        except SystemExit:  # another program's command line (a test runner's)
+            pass
+        words = ["sparring", "leaderboard", "--suite", str(args.suite)]
+        words += ["--agents", *args.agents] if args.agents else []
+        words += ["--out", str(args.out), "--workers", str(args.workers)]
+        for flag in ("cache", "episodes", "num_envs", "samples", "device"):
+            if getattr(args, flag) is not None:
+                words += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+        words += ["--seeds", *map(str, args.seeds)] if args.seeds else []
+        return shlex.join(words)
+
+    _quiet_transformers()
+    data = run_leaderboard(
+        args.suite, args.agents, args.out, workers=args.workers, cache_dir=args.cache, progress=not args.no_progress,
+        command=command_line(), episodes=args.episodes, num_envs=args.num_envs, seeds=args.seeds,
+        samples=args.samples, device=args.device,
+    )
+    splits = data["suite"]["resolved"]["splits"]
+    headline = headline_split(splits)
+    columns = [("rank", "rank"), ("agent", "agent")] + [(f"success_{s}", f"SR {s}") for s in splits]
+    columns.append((f"success_{headline}_ci95", f"95% CI ({headline})"))
+    columns += [(f"gap_{g['split']}", f"gap train-{g['split']}") for g in data["gaps"] if g["agent"] == data["gaps"][0]["agent"]]
+    for side in ("held_out", "train", "mixed"):
+        for split in data["suite"]["resolved"]["attack_splits"]:
+            if any(f"macro_pdr_{side}_{split}" in row for row in data["leaderboard"]):
+                columns.append((f"macro_pdr_{side}_{split}", f"PDR {side.replace('_', '-')} @{split}"))
+    print(format_table(data["leaderboard"], columns))
+    run = data["run"]
+    print(f"\n{run['cells']} cells ({run['cached']} from the cache, {run['evaluated']} evaluated, {run['workers']} "
+          f"workers) in {run['seconds']:.1f}s; wrote " + ", ".join(str(Path(args.out) / f) for f in data["outputs"].values()))
     return 0
 
 
@@ -446,6 +532,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a JSON summary of what was kept and made here")
     p.set_defaults(func=cmd_filter)
 
+    p = sub.add_parser("attack", help="attack an agent: robustness metrics and a vulnerability report")
+    p.add_argument("--list", action="store_true", help="list the perturbation operators and exit")
+    p.add_argument("--env", action="append", help="env id to attack the agent on; repeatable")
+    env_options(p)
+    p.set_defaults(split="test")
+    agent_options(p, "react")
+    p.add_argument("--episodes", type=int, default=10, help="tasks per env (default 10)")
+    p.add_argument("--seed-offset", type=int, default=0, help="first task seed (default 0)")
+    p.add_argument("--num-envs", type=int, default=1, help="envs played side by side (default 1)")
+    p.add_argument("--attack", help="one attack (operator names, families, train, held_out, or a .toml / .json "
+                                    "file) instead of the suite of every family on every target")
+    p.add_argument("--families", help="operator families of the suite, comma-separated (default all)")
+    p.add_argument("--targets", help="fields to perturb, comma-separated: observation,instruction,admissible_actions")
+    p.add_argument("--budget", type=int, help="edit units per field and perturbed turn (default 2)")
+    p.add_argument("--schedule", help="turns to perturb: all | reset | every:N | from:N | turns:0,2 | prob:P")
+    p.add_argument("--policy", help="random (default) | greedy (black-box search on the agent's action scores)")
+    p.add_argument("--query-budget", type=int, help="greedy: agent queries per perturbed turn (default 16)")
+    p.add_argument("--hijack", help="what injections aim at: action (default) | state")
+    p.add_argument("--attack-seed", type=int, help="seed of the perturbations (default 0)")
+    p.add_argument("--probe-steps", type=int, default=4, help="clean turns probed for word importance (default 4)")
+    p.add_argument("--probe-words", type=int, default=24, help="words probed per turn (default 24)")
+    p.add_argument("--transcripts", type=int, default=1, help="example transcripts per attack (default 1)")
+    p.add_argument("--samples", type=int, default=1, help="perturbations sampled per task, K of RSR@K (default 1)")
+    p.add_argument("--report", metavar="DIR", help="write report.md, report.json and PNG plots here")
+    p.add_argument("--json", metavar="PATH", help="write the report's data as JSON here ('-' prints it)")
+    p.set_defaults(func=cmd_attack)
+
     from sparring.config_cli import add_config_arguments
 
     p = sub.add_parser("train", help=f"train a policy or a reward model: {' | '.join(TRAINERS)}")
@@ -462,6 +575,23 @@ def build_parser() -> argparse.ArgumentParser:
         tp = recipe_sub.add_parser(name, help=text)
         add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
         tp.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("leaderboard", help="evaluate agents on a benchmark suite: success, gaps, robustness, with CIs")
+    p.add_argument("--suite", help="a suite that ships with sparring (quick, full) or the path of a .toml suite file")
+    p.add_argument("--agents", nargs="+", metavar="AGENT",
+                   help="agents to compare (default: the suite's): names of the suite's agents, or kinds with "
+                        "options, e.g. random oracle 'ppo=react,model=runs/ppo/final,mode=score'")
+    p.add_argument("--out", default="results/leaderboard", help="results directory (default results/leaderboard)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes evaluating cells (default 1)")
+    p.add_argument("--cache", metavar="DIR", help="where finished cells are cached (default OUT/cells)")
+    p.add_argument("--episodes", type=int, help="tasks per env and split (default: the suite's)")
+    p.add_argument("--seeds", type=int, nargs="+", help="evaluation seeds (default: the suite's)")
+    p.add_argument("--samples", type=int, help="perturbation samples per task, the K of RSR@K (default: the suite's)")
+    p.add_argument("--num-envs", type=int, help="envs a cell plays side by side (default: the suite's)")
+    p.add_argument("--device", help="torch device of the model agents (default: cpu)")
+    p.add_argument("--list-suites", action="store_true", help="list the suites that ship with sparring and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("main", help="the main job: baseline agents on every env and split")
     p.add_argument("--episodes", type=int, default=20, help="episodes per env, split and agent (default 20)")
