@@ -68,9 +68,12 @@ The output directory::
 Several devices, with no code change (each process plays its share of the seeds, gradients are
 summed across processes, the main process writes)::
 
-    accelerate launch --num_processes 4 -m sparring.cli train ppo --env-ids sparring/Household-v0
+    accelerate launch --multi_gpu --num_processes 4 -m sparring.cli train ppo --env-ids sparring/Household-v0
     torchrun --nproc_per_node 4 -m sparring.cli train ppo --env-ids sparring/Household-v0
-    accelerate launch --cpu --num_processes 2 -m sparring.cli train ppo ...   # CPU processes (Gloo)
+    torchrun --nproc_per_node 2 -m sparring.cli train ppo --device cpu ...     # CPU processes (Gloo)
+
+(``accelerate launch --cpu`` starts one process unless accelerate is configured for MPI; torchrun
+starts several CPU processes as it is.)
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ class PPOConfig:
     show_admissible: bool = True  #: list the admissible actions in the prompt
     max_new_tokens: int = 48  #: generate mode: longest reply
     iterations: int = 20  #: rollout + update iterations in all (a resumed run trains up to this many)
+    max_minutes: float = 0.0  #: also stop after an iteration ending past this many wall-clock minutes of training, evaluations excluded (0: no limit)
+    max_cpu_minutes: float = 0.0  #: the same in CPU time of this process, all threads (fair on a shared machine; 0: no limit)
     episodes_per_iteration: int = 16  #: episodes per env id per iteration (shared among processes)
     num_envs: int = 8  #: envs stepped side by side in each process
     vectorization_mode: str = "sync"  #: "sync" or "async" vector envs (async needs a picklable reward)
@@ -238,7 +243,7 @@ class PPOConfig:
         number("gae_lambda", 0.0, 1.0)
         number("clip_coef", 0.0, open_low=True)
         for name in ("value_clip", "vf_coef", "ent_coef", "kl_coef", "kl_target", "early_stop_kl", "kl_limit",
-                     "max_grad_norm", "invalid_penalty"):
+                     "max_grad_norm", "invalid_penalty", "max_minutes", "max_cpu_minutes"):
             number(name, 0.0)
         if self.minibatch_size < self.micro_batch_size:
             raise ConfigError(f"expected micro_batch_size <= minibatch_size, got {self.micro_batch_size} > "
@@ -786,6 +791,10 @@ def _forward(policy: AgentModel, model: Any, batch: Sequence[Decision], config: 
                            pad_id=policy.tokenizer.pad_token_id, with_values=with_values)
 
 
+def _length(decision: Decision) -> int:
+    return len(decision.prompt_ids) + sum(len(ids) for ids in decision.action_ids)
+
+
 def score_batch(policy: AgentModel, reference: Any, decisions: Sequence[Decision], config: PPOConfig, *,
                 with_kl: bool) -> None:
     """Fills in, without gradients: in generate mode the log-probs of the sampled tokens and the values
@@ -793,9 +802,10 @@ def score_batch(policy: AgentModel, reference: Any, decisions: Sequence[Decision
     (the adapter disabled, or the frozen copy) when there is a KL term."""
     import torch
 
+    by_length = sorted(decisions, key=_length)  # similar lengths side by side: less padding
     with torch.no_grad():
-        for at in range(0, len(decisions), config.micro_batch_size):
-            chunk = decisions[at:at + config.micro_batch_size]
+        for at in range(0, len(by_length), config.micro_batch_size):
+            chunk = by_length[at:at + config.micro_batch_size]
             if config.mode == "generate":
                 out = _forward(policy, policy.model, chunk, config, True)
                 units, values, at_unit = out["units"].tolist(), out["values"].tolist(), 0
@@ -876,6 +886,8 @@ def update(policy: AgentModel, optimizer: Any, parameters: Sequence[Any], decisi
         order = torch.randperm(len(decisions), generator=generator).tolist()
         for m in range(num_minibatches):
             indices = order[len(order) * m // num_minibatches: len(order) * (m + 1) // num_minibatches]
+            # the minibatch is random; its micro-batches group similar lengths (less padding, same gradient)
+            indices.sort(key=lambda i: _length(decisions[i]))
             minibatch_turns = distributed.all_reduce_sum(len(indices))
             mb_kl = mb_units = bad_loss = 0.0
             for at in range(0, len(indices), config.micro_batch_size):
@@ -1051,6 +1063,18 @@ def train_ppo(config: PPOConfig, *,
         if main:
             emit(record)
 
+    # the training clocks (wall and CPU) leave the evaluations out and go on from the run a resumed one continues
+    clock = {"wall": state.get("training_seconds", 0.0) if state else 0.0,
+             "cpu": state.get("training_cpu_seconds", 0.0) if state else 0.0}
+    since = {"wall": time.perf_counter(), "cpu": time.process_time()}
+
+    def evaluate_untimed() -> dict[str, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = _evaluate(policy, config, env_kwargs)
+        since["wall"] += time.perf_counter() - wall
+        since["cpu"] += time.process_time() - cpu
+        return result
+
     bar = tqdm(total=config.iterations, initial=start, desc="ppo", disable=None if (config.progress and main) else True,
                dynamic_ncols=True, leave=False)
     try:
@@ -1133,19 +1157,28 @@ def train_ppo(config: PPOConfig, *,
             }
             for name, values in per_env.items():
                 record.update({f"{name}/success": values["success"], f"{name}/return": values["return"]})
-            if config.eval_every and ((iteration + 1) % config.eval_every == 0 or iteration + 1 == config.iterations):
-                evaluation = {"iteration": iteration + 1, "env_steps": env_steps, **_evaluate(policy, config, env_kwargs)}
+            training_wall = clock["wall"] + time.perf_counter() - since["wall"]
+            training_cpu = clock["cpu"] + time.process_time() - since["cpu"]
+            record.update(training_seconds=training_wall, training_cpu_seconds=training_cpu)
+            out_of_time = ((config.max_minutes and training_wall > 60 * config.max_minutes)
+                           or (config.max_cpu_minutes and training_cpu > 60 * config.max_cpu_minutes))
+            # the main process's clock decides, so every process stops after the same iteration
+            last_iteration = iteration + 1 == config.iterations or distributed.all_reduce_sum(
+                1.0 if out_of_time and main else 0.0) > 0
+            if config.eval_every and ((iteration + 1) % config.eval_every == 0 or last_iteration):
+                evaluation = {"iteration": iteration + 1, "env_steps": env_steps, **evaluate_untimed()}
                 evaluations.append(evaluation)
                 record.update({k: v for k, v in evaluation.items() if k.startswith("eval/")})
             history.append(record)
 
             # 6. checkpoint, then the log (a resumed run drops the records after its checkpoint)
-            if (iteration + 1) % config.save_every == 0 or iteration + 1 == config.iterations:
+            if (iteration + 1) % config.save_every == 0 or last_iteration:
                 if main:
                     target = output_dir / "checkpoints" / f"iter-{iteration + 1:06d}"
                     _save_checkpoint(target, policy, optimizer, {
                         "iteration": iteration + 1, "env_steps": env_steps, "episodes": episodes_done,
                         "kl_coef": kl_coef, "history": history, "evaluations": evaluations,
+                        "training_seconds": training_wall, "training_cpu_seconds": training_cpu,
                         "config": config.to_dict()})
                     for stale in _checkpoints(output_dir)[:-config.keep_checkpoints]:
                         shutil.rmtree(stale, ignore_errors=True)
@@ -1160,6 +1193,10 @@ def train_ppo(config: PPOConfig, *,
             bar.set_postfix(success=f"{record['success']:.2f}", ret=f"{record['return']:.2f}", kl=f"{kl_ref:.3f}")
             if on_iteration is not None:
                 on_iteration(record, policy)
+            if last_iteration and iteration + 1 < config.iterations:
+                logger.info("stopping after iteration %d: the time budget is spent (%.1f min wall, %.1f min CPU)",
+                            iteration + 1, training_wall / 60, training_cpu / 60)
+                break
     finally:
         bar.close()
         if writer is not None:
