@@ -76,12 +76,14 @@ def run_episodes(
     progress: bool | str = False,
     on_step: Callable[[StepRecord], None] | None = None,
     samples: Sequence[int] | None = None,
+    wrappers: Sequence[Callable[[Any], Any]] | None = None,
 ) -> list[EpisodeResult]:
     """Plays ``agent`` on ``env_id`` for the given seeds (default ``range(episodes)``) or pinned tasks.
 
     ``samples`` numbers repeated tries of one task (one number per episode of the list); the agent
     sees it as ``info["sample"]``, so a sampling agent draws the same stream for a task's n-th try
-    whatever else it has played (a resumed collection replays nothing).
+    whatever else it has played (a resumed collection replays nothing). ``wrappers`` wrap each env
+    of the vector (e.g. ``PerturbationWrapper.factory(...)``: the agent plays under attack).
     Returns one result per episode, in the order of the list.
     """
     plan: list[tuple[int, Any]] = _plan(episodes, seeds, tasks)
@@ -95,6 +97,7 @@ def run_episodes(
         num_envs=n,
         vectorization_mode=vectorization_mode,
         vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
+        **({"wrappers": list(wrappers)} if wrappers else {}),
         split=split,
         **dict(env_kwargs or {}),
     )

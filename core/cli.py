@@ -193,12 +193,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     for env_id in args.env:
         entry(env_id)
+    wrappers = None
+    if args.attack:
+        from sparring.adversary import PerturbationWrapper
+        from sparring.adversary.config import AttackConfig
+        from sparring.adversary.registry import resolve
+
+        resolve(AttackConfig.coerce(args.attack, budget=args.attack_budget).operators)  # bad names fail before work
+        wrappers = [PerturbationWrapper.factory(args.attack, budget=args.attack_budget, seed=args.attack_seed)]
     agent = _agent_from_args(args)
     stats = collect(
         agent, args.env, args.split or ["train"], args.out, episodes=args.episodes,
         samples_per_task=args.samples, seed_offset=args.seed_offset, num_envs=args.num_envs,
         vectorization_mode="async" if args.async_envs else "sync", env_kwargs=_env_kwargs(args),
-        resume=args.resume, progress=not args.no_progress,
+        resume=args.resume, progress=not args.no_progress, wrappers=wrappers,
     )
     print(f"wrote {stats.written} episodes to {args.out} ({stats.won} won; {stats.skipped} already there)")
     return 0
@@ -502,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--num-envs", type=int, default=4, help="envs stepped side by side (default 4)")
     p.add_argument("--async", dest="async_envs", action="store_true", help="run envs in worker processes")
+    p.add_argument("--attack", help="collect adversarial trajectories: operators or families to perturb what the "
+                   "agent sees with (e.g. typo, word, train; `sparring attack --list`)")
+    p.add_argument("--attack-budget", type=int, default=2, help="edits per text and turn (default 2)")
+    p.add_argument("--attack-seed", type=int, default=0, help="seed of the perturbations (default 0)")
     p.add_argument("--out", required=True, help="JSON Lines file to append episodes to")
     p.add_argument("--resume", action="store_true", help="continue an existing file, skipping episodes in it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -199,3 +199,22 @@ def test_filter_on_a_file_that_is_not_episodes_exits_2(collected, tmp_path, caps
     capsys.readouterr()
     code, _, stderr = run(capsys, "filter", str(pairs), "--out", str(tmp_path / "x.jsonl"))
     assert code == 2 and "not a sparring episode" in stderr
+
+
+def test_collect_adversarial_trajectories_records_every_edit(tmp_path, capsys):
+    out = tmp_path / "attacked.jsonl"
+    code, stdout, stderr = run(capsys, "collect", "--agent", "oracle", "--env", HOUSEHOLD, "--difficulty", "easy",
+                               "--episodes", "3", "--attack", "typo", "--attack-budget", "2", "--out", str(out),
+                               "--no-progress")
+    assert code == 0, stderr
+    episodes = read_episodes(out)
+    assert len(episodes) == 3 and all(e.won for e in episodes)  # the state is untouched: the oracle still wins
+    for episode in episodes:
+        turns = {p["turn"] for p in episode.perturbations}
+        assert all(p["operator"] == "typo" for p in episode.perturbations)
+        assert len(turns) > 1, "edits of every turn, not only the first"
+        shown = [s.observation for s in episode.steps]
+        assert any(p["after"] in text for p in episode.perturbations for text in shown if p["field"] == "observation")
+    code, _, stderr = run(capsys, "collect", "--agent", "oracle", "--env", HOUSEHOLD, "--attack", "typpo",
+                          "--out", str(tmp_path / "x.jsonl"), "--no-progress")
+    assert code == 2 and "did you mean" in stderr and not (tmp_path / "x.jsonl").exists()

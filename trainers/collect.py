@@ -84,6 +84,8 @@ class _Recorder:
             episode.score, episode.max_score = float(final["score"]), float(final["max_score"])
             episode.episode_return = sum(s.reward for s in episode.steps)
             episode.truncated = record.truncated
+            # the wrapper's list grows over the episode: the last info holds every edit the agent saw
+            episode.perturbations = list(final.get("perturbations", episode.perturbations))
             append_episodes(self.out, [episode])
             self.stats.written += 1
             self.stats.won += episode.won
@@ -104,9 +106,13 @@ def collect(
     env_kwargs: Mapping[str, Any] | None = None,
     resume: bool = False,
     progress: bool = False,
+    wrappers: Sequence[Any] | None = None,
 ) -> CollectStats:
     """Plays ``agent`` on ``episodes`` tasks (seeds ``seed_offset..``) of every env id and split,
-    ``samples_per_task`` times each, appending every finished episode to ``out``."""
+    ``samples_per_task`` times each, appending every finished episode to ``out``.
+
+    ``wrappers`` wrap every env: ``[PerturbationWrapper.factory("typo", budget=2)]`` collects
+    adversarial trajectories (each episode records the edits the agent saw)."""
     if episodes < 1 or samples_per_task < 1:
         raise ConfigError(f"episodes and samples_per_task must be >= 1, got {episodes} and {samples_per_task}")
     for env_id in env_ids:
@@ -134,5 +140,5 @@ def collect(
             run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], num_envs=num_envs,
                          vectorization_mode=vectorization_mode, env_kwargs=env_kwargs,
                          progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder,
-                         samples=[n for _, n in todo])
+                         samples=[n for _, n in todo], wrappers=wrappers)
     return stats
