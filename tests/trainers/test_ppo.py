@@ -299,6 +299,26 @@ def test_from_a_checkpoint_the_reference_is_that_checkpoint(micro, tmp_path):
     assert torch.allclose(reference, policy_start, atol=1e-5)
 
 
+def test_full_fine_tuning_keeps_an_explicit_frozen_reference(micro, tmp_path):
+    from sparring.agents.zoo import load_agent_model
+
+    report = train_ppo(bandit_config(micro, tmp_path / "run", lora=False, iterations=2, learning_rate=1e-3,
+                                     kl_coef=0.1, save_every=1))
+    assert all(r["kl_ref"] > 0 for r in report.history)  # measured against the frozen starting weights
+    trained, start = load_agent_model(report.final), load_agent_model(micro)
+    assert not trained.has_adapter and (Path(report.final) / "model").is_dir()
+    changed = [k for k, v in start.model.state_dict().items() if not torch.equal(v, trained.model.state_dict()[k])]
+    assert len(changed) > 0.9 * len(start.model.state_dict())
+    # resuming rebuilds the reference from the starting model (not from the checkpoint): the resumed third
+    # iteration measures the same KL as an uninterrupted run's
+    resumed = train_ppo(bandit_config(micro, tmp_path / "run", lora=False, iterations=3, learning_rate=1e-3,
+                                      kl_coef=0.1, resume=True))
+    whole = train_ppo(bandit_config(micro, tmp_path / "whole", lora=False, iterations=3, learning_rate=1e-3,
+                                    kl_coef=0.1))
+    assert resumed.resumed_from_iteration == 2
+    assert resumed.history[-1]["kl_ref"] == pytest.approx(whole.history[-1]["kl_ref"], rel=1e-4)
+
+
 def test_generate_mode_trains_on_token_log_probs_and_charges_invalid_actions(micro, tmp_path):
     seen: list[dict[str, torch.Tensor]] = []
     report = train_ppo(bandit_config(micro, tmp_path / "run", mode="generate", iterations=2, max_new_tokens=6,
@@ -330,8 +350,8 @@ def test_a_nan_stops_the_update_and_keeps_the_last_good_checkpoint(micro, tmp_pa
     assert [p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith(".")] == ["iter-000001"]
     assert not (out / "final").exists()
     # the kept checkpoint is good: resuming from it finishes the run
-    report = train_ppo(bandit_config(micro, out, iterations=3, resume=True))
-    assert report.resumed_from_iteration == 1 and report.iterations == 3
+    report = train_ppo(bandit_config(micro, out, iterations=2, resume=True))
+    assert report.resumed_from_iteration == 1 and report.iterations == 2
     assert all(math.isfinite(r["value_loss"]) for r in report.history)
 
 
@@ -353,12 +373,13 @@ def test_a_run_killed_mid_iteration_resumes_to_the_same_weights_as_an_uninterrup
 
     def config(out: Path, prize: Prize, resume: bool = False) -> PPOConfig:
         return bandit_config(micro, out, iterations=3, reward=[(CustomReward(prize, name="prize"), 1.0)],
-                             kl_coef=0.05, kl_target=0.01, resume=resume)
+                             episodes_per_iteration=8, minibatch_size=8, micro_batch_size=8, kl_coef=0.05, kl_target=0.01,
+                             resume=resume)
 
     whole = train_ppo(config(tmp_path / "whole", Prize()))
     out = tmp_path / "killed"
-    with pytest.raises(KeyboardInterrupt):  # 16 episodes per iteration: call 37 is in iteration 3's rollout
-        train_ppo(config(out, Prize(kill_at=37)))
+    with pytest.raises(KeyboardInterrupt):  # 8 one-step episodes per iteration: call 19 is in iteration 3's rollout
+        train_ppo(config(out, Prize(kill_at=19)))
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["iter-000001", "iter-000002"]
     resumed = train_ppo(config(out, Prize(), resume=True))
     assert resumed.resumed_from_iteration == 2 and resumed.iterations == 3
@@ -435,6 +456,7 @@ def test_sparring_train_ppo_runs_end_to_end_on_tiny(tmp_path, capsys):
     assert code == 2 and "already holds checkpoints" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_sft_ppo_recipe_runs_every_stage_and_skips_finished_ones_on_resume(micro, tmp_path, capsys):
     from sparring.cli import main
 
