@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-episodes", type=int, help="valid episodes per env and stage (default 60; quick 10)")
     parser.add_argument("--sft-epochs", type=float, help="SFT passes over the expert data (default 3; quick 1)")
     parser.add_argument("--eto-rounds", type=int, help="ETO rounds (default 3; quick 1)")
-    parser.add_argument("--eto-tasks", type=int, help="train tasks explored per env and round (default 60; quick 8)")
+    parser.add_argument("--eto-tasks", type=int, help="train tasks explored per env and round (default 40; quick 8)")
+    parser.add_argument("--eto-learning-rate", type=float, default=5e-4,
+                        help="DPO learning rate of each ETO round's adapter (default 5e-4)")
     parser.add_argument("--num-envs", type=int, default=8, help="envs played side by side (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
     args = parser.parse_args(argv)
@@ -131,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         "valid_episodes": args.valid_episodes or (10 if quick else 60),
         "sft_epochs": args.sft_epochs or (1.0 if quick else 3.0),
         "eto_rounds": args.eto_rounds or (1 if quick else 3),
-        "eto_tasks": args.eto_tasks or (8 if quick else 60),
+        "eto_tasks": args.eto_tasks or (8 if quick else 40),
     }
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # stage records name checkpoints by absolute path
     out.mkdir(parents=True, exist_ok=True)
     from transformers.utils import logging as hf_logging
 
@@ -166,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     eto = _stage(out, "eto", lambda: run_eto(ETOConfig(
         model=sft_policy, expert=str(expert), env_ids=ENV_IDS, difficulty=args.difficulty,
         output_dir=str(out / "eto"), rounds=budget["eto_rounds"], tasks=budget["eto_tasks"],
-        valid_episodes=budget["valid_episodes"], num_envs=args.num_envs, seed=args.seed, resume=True)))
+        valid_episodes=budget["valid_episodes"], num_envs=args.num_envs, seed=args.seed,
+        learning_rate=args.eto_learning_rate, resume=True)))
     # run_eto logs success rates; with the episode count they give the same intervals as above
     from sparring.benchmarks.evaluate import wilson_interval
 
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "sparring_version": sparring.__version__, "git_commit": _git_commit(), "command": [sys.executable, *sys.argv],
         "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
         "difficulty": args.difficulty, "seed": args.seed, "budget": budget, "model": "tiny",
+        "eto_learning_rate": args.eto_learning_rate,
         "valid_seeds": f"0..{budget['valid_episodes'] - 1} per env",
         "random": random_["result"], "untrained": untrained["result"],
         "sft": sft_valid["result"], "sft_training": sft["result"], "sft_seconds": sft["seconds"],
