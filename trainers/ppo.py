@@ -1,8 +1,8 @@
 """Multi-turn PPO for LLM agents: an actor-critic on one backbone, trained on whole episodes.
 
 Read it top to bottom, as cleanrl's ``ppo.py``: the config, the advantages (GAE over turns), the
-rollout, the log-probabilities of actions, the loss, the checkpoints, then :func:`train_ppo`, the
-loop. One iteration:
+rollout, the log-probabilities of actions, the loss, the checkpoints, the phases of an iteration
+(reference pass, advantages, update), then :func:`train_ppo`, the loop. One iteration:
 
 1. **Rollout.** The ReAct agent plays ``episodes_per_iteration`` whole episodes per env id on a
    Gymnasium vector env (train split, fresh seeds every iteration), sampling its actions.

@@ -9,6 +9,8 @@ model with the adapter disabled. In one run:
 * ``bare``: the plain training step a language-model trainer takes on the same token rows —
   ``model(...).logits``, the mean log-likelihood of the action tokens, backward, AdamW step —
   in the same micro-batches;
+* ``backbone``: a stricter floor, the transformer alone on the same rows (no LM head, a trivial
+  loss on the hidden states), reported beside the target;
 * ``ppo step``: one PPO minibatch on the same rows (:func:`sparring.trainers.ppo.update` with one
   epoch and one minibatch): the packed forward, value head, clipped policy and value losses,
   entropy, KL to the cached reference log-probs, backward, clipping, AdamW step;
@@ -130,6 +132,21 @@ def bare_step(bench: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def backbone_step(bench: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    """The strictest floor: the transformer alone (no LM head, no losses worth the name) on the same rows."""
+    from sparring.trainers.ppo import _backbone_and_head
+
+    policy, config, decisions = bench["policy"], bench["config"], bench["decisions"]
+    backbone, _, _ = _backbone_and_head(policy.model)
+    device = next(policy.model.parameters()).device
+    for at in range(0, len(decisions), config.micro_batch_size):
+        ids, mask, target = _rows(decisions[at:at + config.micro_batch_size], policy.tokenizer.pad_token_id, device)
+        hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+        (hidden.float() * target[..., None]).mean().backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def reference_pass(bench: dict[str, Any]) -> None:
     from sparring.trainers.ppo import score_batch
 
@@ -174,6 +191,7 @@ def throughput(args: argparse.Namespace, device: str) -> dict[str, Any]:
     bare_opt, ppo_opt, parameters = _optimizers(bench)
     reference_pass(bench)
     t_bare = _time(lambda: bare_step(bench, bare_opt), args.repeats, device)
+    t_backbone = _time(lambda: backbone_step(bench, bare_opt), args.repeats, device)
     t_ppo = _time(lambda: ppo_step(bench, ppo_opt, parameters), args.repeats, device)
     t_ref = _time(lambda: reference_pass(bench), args.repeats, device)
     tokens = bench["tokens"]
@@ -181,8 +199,9 @@ def throughput(args: argparse.Namespace, device: str) -> dict[str, Any]:
     return {
         "model": args.model, "turns": args.turns, "tokens": tokens, "micro_batch": args.micro_batch,
         "mean_candidates": statistics.mean(len(d.action_ids) for d in bench["decisions"]),
-        "bare_s": t_bare, "ppo_step_s": t_ppo, "reference_pass_s": t_ref,
-        "bare_tokens_per_s": tokens / t_bare, "ppo_step_tokens_per_s": tokens / t_ppo,
+        "bare_s": t_bare, "backbone_s": t_backbone, "ppo_step_s": t_ppo, "reference_pass_s": t_ref,
+        "bare_tokens_per_s": tokens / t_bare, "backbone_tokens_per_s": tokens / t_backbone,
+        "ppo_step_tokens_per_s": tokens / t_ppo, "step_over_backbone_ratio": t_backbone / t_ppo,
         "ppo_iteration_tokens_per_s": tokens / t_iteration,
         "step_ratio": t_bare / t_ppo, "iteration_ratio": t_bare / t_iteration, "epochs": args.epochs,
     }
@@ -271,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         {"what": "bare forward + backward", "ms": 1000 * speed["bare_s"], "tok_s": speed["bare_tokens_per_s"],
          "vs": "1.00x"},
+        {"what": "backbone only forward + backward", "ms": 1000 * speed["backbone_s"],
+         "tok_s": speed["backbone_tokens_per_s"], "vs": f"{speed['bare_s'] / speed['backbone_s']:.2f}x"},
         {"what": "PPO step (one minibatch)", "ms": 1000 * speed["ppo_step_s"],
          "tok_s": speed["ppo_step_tokens_per_s"], "vs": f"{speed['step_ratio']:.2f}x",
          "ok": "PASS" if checks["step_throughput_at_least_70pct"] else "FAIL"},
@@ -285,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{speed['mean_candidates']:.1f} candidates per turn, micro-batches of {args.micro_batch}")
     print(format_table(rows, [("what", "measurement"), ("ms", "ms"), ("tok_s", "tokens/s"), ("mb", "MiB"),
                               ("vs", "vs reference"), ("ok", "target")]))
+    print(f"PPO step / backbone-only step throughput: {speed['step_over_backbone_ratio']:.2f}x (the bare step "
+          f"computes the LM head on every position; PPO only on the positions that predict action tokens)")
     print(f"memory: {mem['method']}")
     out = write_json_atomic(args.out, report)
     print(f"\nwrote {out}")

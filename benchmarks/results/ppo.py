@@ -12,7 +12,8 @@ On Household and Navigation (``--difficulty easy``), one policy for both envs:
    the way (the first one is the SFT policy itself);
 3. PPO from scratch: ``tiny`` as initialised + a LoRA adapter, for ``--scratch-cpu-minutes``;
 4. greedy success of SFT, SFT → PPO and PPO from scratch on valid and test_unseen (95% Wilson
-   intervals; the same seeds for every policy).
+   intervals; the same seeds for every policy), and of PPO from scratch sampling at temperature 1
+   (the policy it trained; the random agent samples too).
 
 Both PPO runs add the dense ``progress`` reward to the env's outcome reward. The training budget is
 CPU time of the process (evaluations excluded), 40 minutes by default: 20 minutes of two dedicated
@@ -113,13 +114,13 @@ def plot(summary: dict[str, Any], logs: dict[str, list[dict[str, Any]]], target:
     axes[1].legend(fontsize=8)
 
     policies = [("random", summary["random"]), ("SFT", summary["sft"]), ("SFT → PPO", summary["sft_ppo"]),
-                ("PPO scratch", summary["scratch"])]
-    width = 0.2
+                ("PPO scratch", summary["scratch"]), ("PPO scratch, sampled", summary["scratch_sampled"])]
+    width = 0.16
     for s, split in enumerate(SPLITS):
         for p, (label, table) in enumerate(policies):
             row = table[split]["pooled"]
             low, high = row["success_ci95"]
-            x = s + (p - 1.5) * width
+            x = s + (p - (len(policies) - 1) / 2) * width
             axes[2].bar(x, row["success"], width, color=f"C{p}", label=label if s == 0 else None)
             axes[2].errorbar(x, row["success"], yerr=[[row["success"] - low], [high - row["success"]]],
                              color="black", capsize=3, linewidth=1)
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch_run = _stage(out, "scratch_training", scratch)["result"]
     scratch_eval = _stage(out, "scratch", lambda: evaluate_policy("react", model=scratch_run["final"],
                                                                   agent_kwargs=scratch_agent, **common))
+    # the policy PPO trained is the sampling one: from scratch, its argmax may be much weaker than it
+    scratch_sampled = _stage(out, "scratch_sampled", lambda: evaluate_policy(
+        "react", model=scratch_run["final"], agent_kwargs={**scratch_agent, "temperature": 1.0}, **common))
     ppo_log = JsonlLog(out / "sft-ppo" / "ppo" / "log.jsonl").read()
     scratch_log = JsonlLog(out / "scratch" / "log.jsonl").read()
     sft_ppo_summary = json.loads((out / "sft-ppo" / "ppo" / "summary.json").read_text())
@@ -234,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         "scratch_agent": scratch_agent,
         "ppo_from_sft": sft_ppo, "ppo_from_scratch": scratch_ppo,
         "evaluation_seeds": f"0..{budget['episodes'] - 1} per env and split, greedy",
-        "random": random_["result"], "sft": sft["result"], "sft_ppo": tuned["result"], "scratch": scratch_eval["result"],
+        "random": random_["result"], "sft": sft["result"], "sft_ppo": tuned["result"],
+        "scratch": scratch_eval["result"], "scratch_sampled": scratch_sampled["result"],
         "training": {
             "sft": chain["stages"]["sft"],
             "sft_ppo": {"iterations": sft_ppo_summary["iterations"], "env_steps": sft_ppo_summary["env_steps"],
@@ -257,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for label, table in (("random", random_["result"]), ("SFT", sft["result"]), ("SFT -> PPO", tuned["result"]),
-                         ("PPO from scratch", scratch_eval["result"])):
+                         ("PPO from scratch", scratch_eval["result"]),
+                         ("PPO from scratch, sampled", scratch_sampled["result"])):
         row: dict[str, Any] = {"policy": label}
         for split in SPLITS:
             for env_id in ENV_IDS:
