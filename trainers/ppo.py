@@ -175,6 +175,7 @@ class PPOConfig:
     tensorboard: bool = True  #: also write TensorBoard events (needs the tensorboard package)
     progress: bool = True  #: a progress bar over the iterations (shown only on a terminal)
     resume: bool = False  #: continue from the last checkpoint in output_dir
+    attack_fraction: float = 0.5  #: share of each env id's episodes per iteration played under train_ppo's env_wrappers (min-max training; no effect without them)
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int) -> None:
@@ -237,6 +238,7 @@ class PPOConfig:
         if self.value_head_size is not None:
             integer("value_head_size", 1)
         number("temperature", 0.0, open_low=True)
+        number("attack_fraction", 0.0, 1.0)
         number("learning_rate", 0.0, 1.0, open_low=True)
         number("value_learning_rate", 0.0, 1.0, open_low=True)
         number("gamma", 0.0, 1.0)
@@ -482,9 +484,10 @@ def torch_no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def rollout(actor: Any, env_id: str, seeds: Sequence[int], *, num_envs: int, vectorization_mode: str,
-            env_kwargs: Mapping[str, Any], invalid_penalty: float) -> tuple[list[list[Decision]], list[Any]]:
-    """Plays one episode per seed; returns each episode's decisions (in turn order, the last one
-    done) and the episode results."""
+            env_kwargs: Mapping[str, Any], invalid_penalty: float,
+            wrappers: Sequence[Callable[[Any], Any]] | None = None) -> tuple[list[list[Decision]], list[Any]]:
+    """Plays one episode per seed (each env wrapped in ``wrappers``, e.g. a perturbation wrapper);
+    returns each episode's decisions (in turn order, the last one done) and the episode results."""
     from sparring.agents.rollout import StepRecord, run_episodes
 
     episodes: dict[int, list[Decision]] = {}
@@ -499,7 +502,8 @@ def rollout(actor: Any, env_id: str, seeds: Sequence[int], *, num_envs: int, vec
     if not seeds:
         return [], []
     results = run_episodes(actor, env_id, split="train", seeds=seeds, num_envs=num_envs,
-                           vectorization_mode=vectorization_mode, env_kwargs=env_kwargs, on_step=on_step)
+                           vectorization_mode=vectorization_mode, env_kwargs=env_kwargs, on_step=on_step,
+                           wrappers=wrappers)
     return [episodes[k] for k in sorted(episodes)], results
 
 
@@ -977,11 +981,15 @@ def _evaluate(policy: AgentModel, config: PPOConfig, env_kwargs: Mapping[str, An
 
 
 def train_ppo(config: PPOConfig, *,
-              on_iteration: Callable[[dict[str, Any], AgentModel], None] | None = None) -> PPOReport:
+              on_iteration: Callable[[dict[str, Any], AgentModel], None] | None = None,
+              env_wrappers: Callable[[int], Sequence[Callable[[Any], Any]]] | None = None) -> PPOReport:
     """Trains a policy with PPO (see the module docstring) and returns the run's report.
 
     ``on_iteration(record, policy)`` is called after every iteration, once its checkpoint is written
-    (the main process's record; every process calls it). Without ``config.resume`` an output
+    (the main process's record; every process calls it). ``env_wrappers(iteration)`` gives the env
+    wrappers of that iteration's perturbed episodes (e.g. ``[PerturbationWrapper.factory(...)]``, as
+    the min-max trainer passes): the last ``attack_fraction`` of each env id's episodes are played
+    under them, the others bare. Without ``config.resume`` an output
     directory that already holds checkpoints is refused rather than overwritten.
     """
     import torch
@@ -1089,14 +1097,25 @@ def train_ppo(config: PPOConfig, *,
             policy.model.eval()
             actor.rng = random.Random(f"ppo/{config.seed}/{iteration}/{rank}")
             episodes: list[list[Decision]] = []
-            stats = {"episodes": 0.0, "wins": 0.0, "return": 0.0, "turns": 0.0, "invalid": 0.0}
+            stats = {"episodes": 0.0, "wins": 0.0, "return": 0.0, "turns": 0.0, "invalid": 0.0, "attacked": 0.0,
+                     "attacked_wins": 0.0}
+            wrappers = list(env_wrappers(iteration)) if env_wrappers is not None else []
             per_env: dict[str, dict[str, float]] = {}
             for e, env_id in enumerate(config.env_ids):
                 base = (config.seed * len(config.env_ids) + e) * 1_000_003 + iteration * config.episodes_per_iteration
                 seeds = list(distributed.shard(range(base, base + config.episodes_per_iteration)))
-                played, results = rollout(actor, env_id, seeds, num_envs=min(config.num_envs, max(len(seeds), 1)),
-                                          vectorization_mode=config.vectorization_mode, env_kwargs=env_kwargs,
-                                          invalid_penalty=config.invalid_penalty)
+                attacked = int(round(len(seeds) * config.attack_fraction)) if wrappers else 0
+                played, results = [], []
+                for part, part_wrappers in ((seeds[:len(seeds) - attacked], None), (seeds[len(seeds) - attacked:],
+                                                                                     wrappers)):
+                    if not part:
+                        continue
+                    more, more_results = rollout(actor, env_id, part, num_envs=min(config.num_envs, len(part)),
+                                                 vectorization_mode=config.vectorization_mode, env_kwargs=env_kwargs,
+                                                 invalid_penalty=config.invalid_penalty, wrappers=part_wrappers)
+                    played, results = played + more, results + more_results
+                stats["attacked"] += distributed.all_reduce_sum(attacked)
+                stats["attacked_wins"] += distributed.all_reduce_sum(sum(r.won for r in results[len(results) - attacked:]))
                 episodes += played
                 wins = distributed.all_reduce_sum(sum(r.won for r in results))
                 returns = distributed.all_reduce_sum(sum(r.episode_return for r in results))
@@ -1155,6 +1174,9 @@ def train_ppo(config: PPOConfig, *,
                 "rollout_seconds": rollout_seconds, "update_seconds": update_seconds,
                 "iteration_seconds": rollout_seconds + update_seconds,
             }
+            record["attacked_episodes"] = int(stats["attacked"])
+            if stats["attacked"]:
+                record["attacked_success"] = stats["attacked_wins"] / stats["attacked"]
             for name, values in per_env.items():
                 record.update({f"{name}/success": values["success"], f"{name}/return": values["return"]})
             training_wall = clock["wall"] + time.perf_counter() - since["wall"]

@@ -232,6 +232,34 @@ def test_ppo_on_a_bandit_learns_to_open_the_rewarded_box(micro, tmp_path):
     assert trained.value_head is not None and trained.has_adapter
 
 
+def test_env_wrappers_play_the_attack_fraction_of_each_iteration_under_them(micro, tmp_path):
+    from sparring.adversary import PerturbationWrapper, RandomPolicy
+
+    class Counting(RandomPolicy):
+        tasks: set[str] = set()
+
+        def choose(self, view, rng):
+            Counting.tasks.add(view.task_hash)
+            return super().choose(view, rng)
+
+    asked: list[int] = []
+
+    def wrappers(iteration: int) -> list[Any]:
+        asked.append(iteration)
+        return [PerturbationWrapper.factory("typo", budget=2, policy=Counting())]
+
+    report = train_ppo(bandit_config(micro, tmp_path / "run", iterations=2, attack_fraction=0.25),
+                       env_wrappers=wrappers)
+    assert asked == [0, 1]
+    assert [r["attacked_episodes"] for r in report.history] == [4, 4]  # a quarter of 16 episodes
+    assert len(Counting.tasks) == 8  # the attacked episodes' tasks, and no others, met the adversary
+    assert all(0 <= r["attacked_success"] <= 1 for r in report.history)
+    clean = train_ppo(bandit_config(micro, tmp_path / "clean", iterations=1))
+    assert clean.history[0]["attacked_episodes"] == 0 and "attacked_success" not in clean.history[0]
+    with pytest.raises(ConfigError, match="attack_fraction must be a number >= 0.0 and <= 1.0"):
+        bandit_config(micro, tmp_path / "bad", attack_fraction=1.5)
+
+
 def _snapshot(model: Any, value_head: Any) -> dict[str, torch.Tensor]:
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
     tensors.update({f"head.{k}": v.detach().clone() for k, v in value_head.named_parameters()})
