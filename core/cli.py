@@ -315,6 +315,9 @@ TRAINERS: dict[str, tuple[str, str, str, str]] = {
     "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "train_reward_model", "a learned reward model"),
     "ppo": ("sparring.trainers.ppo", "PPOConfig", "train_ppo",
             "multi-turn PPO actor-critic (action-level log-probs, shared-backbone critic, adapter-off reference)"),
+    "adversarial": ("sparring.trainers.adversarial", "AdversarialConfig", "train_adversarial",
+                    "min-max training: a learned adversary (train attacks, a population) vs the agent (SFT / DPO / PPO "
+                    "under attack)"),
 }
 #: ``sparring train recipe NAME``: trainers chained into one resumable command, in the same form.
 RECIPES: dict[str, tuple[str, str, str, str]] = {
