@@ -21,6 +21,7 @@ position ids.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,16 @@ from sparring.errors import ConfigError
 
 MODES = ("score", "generate")
 NORMALIZATIONS = ("sum", "token", "word")
+
+
+@functools.cache
+def _cache_argument() -> str:
+    """The name of the forward argument that takes a KV cache: ``cache`` from transformers 5.24 (which
+    deprecates ``past_key_values``), ``past_key_values`` before."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return "cache" if (major, minor) >= (5, 24) else "past_key_values"
 
 
 @dataclasses.dataclass
@@ -279,7 +290,7 @@ class ReActAgent:
         dtype = first.dtype if self.model.dtype is None else self.model.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
         logits = self.model(input_ids=tokens, attention_mask=mask, position_ids=lengths[:, None] + offset,
-                            past_key_values=cache, use_cache=True).logits.float()
+                            use_cache=True, **{_cache_argument(): cache}).logits.float()
         logp = torch.log_softmax(logits, dim=-1)
         for b, row in enumerate(spans):
             for k, at, n in row:

@@ -365,3 +365,24 @@ def html_page(data: Mapping[str, Any], plots: Mapping[str, bytes] | None = None)
 
 
 __all__ = ["Column", "Table", "html_page", "html_table", "markdown", "markdown_table", "tables", "text_of"]
+
+
+def console_table(data: Mapping[str, Any]) -> str:
+    """The headline leaderboard as plain text for a terminal: rank, agent, success per split with
+    the interval of the headline split, generalisation gaps and the macro PDR of every attack side
+    and split that has one."""
+    from sparring.benchmarks.evaluate import format_table
+    from sparring.benchmarks.scoreboard import headline_split
+
+    splits = data["suite"]["resolved"]["splits"]
+    headline = headline_split(splits)
+    columns = [("rank", "rank"), ("agent", "agent")] + [(f"success_{s}", f"SR {s}") for s in splits]
+    columns.append((f"success_{headline}_ci95", f"95% CI ({headline})"))
+    if data["gaps"]:
+        first = data["gaps"][0]["agent"]
+        columns += [(f"gap_{g['split']}", f"gap train-{g['split']}") for g in data["gaps"] if g["agent"] == first]
+    for side in ("held_out", "train", "mixed"):
+        for split in data["suite"]["resolved"]["attack_splits"]:
+            if any(f"macro_pdr_{side}_{split}" in row for row in data["leaderboard"]):
+                columns.append((f"macro_pdr_{side}_{split}", f"PDR {side.replace('_', '-')} @{split}"))
+    return format_table(data["leaderboard"], columns)

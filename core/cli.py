@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -349,7 +348,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from sparring.benchmarks.evaluate import format_table
     from sparring.benchmarks.leaderboard import run_leaderboard
-    from sparring.benchmarks.scoreboard import headline_split
+    from sparring.benchmarks.leaderboard_tables import console_table
     from sparring.benchmarks.suite import available_suites, load_suite
 
     if args.list_suites:
@@ -387,16 +386,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         command=command_line(), episodes=args.episodes, num_envs=args.num_envs, seeds=args.seeds,
         samples=args.samples, device=args.device,
     )
-    splits = data["suite"]["resolved"]["splits"]
-    headline = headline_split(splits)
-    columns = [("rank", "rank"), ("agent", "agent")] + [(f"success_{s}", f"SR {s}") for s in splits]
-    columns.append((f"success_{headline}_ci95", f"95% CI ({headline})"))
-    columns += [(f"gap_{g['split']}", f"gap train-{g['split']}") for g in data["gaps"] if g["agent"] == data["gaps"][0]["agent"]]
-    for side in ("held_out", "train", "mixed"):
-        for split in data["suite"]["resolved"]["attack_splits"]:
-            if any(f"macro_pdr_{side}_{split}" in row for row in data["leaderboard"]):
-                columns.append((f"macro_pdr_{side}_{split}", f"PDR {side.replace('_', '-')} @{split}"))
-    print(format_table(data["leaderboard"], columns))
+    print(console_table(data))
     run = data["run"]
     print(f"\n{run['cells']} cells ({run['cached']} from the cache, {run['evaluated']} evaluated, {run['workers']} "
           f"workers) in {run['seconds']:.1f}s; wrote " + ", ".join(str(Path(args.out) / f) for f in data["outputs"].values()))
@@ -404,37 +394,33 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_main(args: argparse.Namespace) -> int:
-    """The main job: every baseline agent on every registered env and split."""
-    from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate, format_table
-    from sparring.envs import registered
+    """The main job: expert trajectories -> SFT -> PPO clean and against the adversary -> the leaderboard."""
+    import shlex
 
-    start = time.perf_counter()
-    rows = []
-    for env_id, env_entry in registered().items():
-        # TextWorld games take seconds each to generate (once, then cached): fewer episodes by default
-        textworld = env_entry.entry_point.startswith("sparring.envs.textworld_games")
-        episodes = args.textworld_episodes if textworld else args.episodes
-        if episodes == 0:
-            continue
-        for split in env_entry.splits:
-            for agent_name in ("random", "oracle"):
-                row, _ = evaluate(
-                    make_agent(agent_name), env_id, split=split, episodes=episodes,
-                    progress=not args.no_progress and f"{agent_name} {env_id} {split}",
-                )
-                rows.append(row)
-    print(format_table(rows, RESULT_COLUMNS))
-    out = Path(args.out)
-    import sparring
+    from sparring.benchmarks.leaderboard_tables import console_table
+    from sparring.benchmarks.main_job import MainJobConfig, run_main_job
 
-    _write_json(
-        {"sparring_version": sparring.__version__, "command": sys.argv, "episodes_per_cell": args.episodes,
-         "seconds": time.perf_counter() - start, "results": rows},
-        str(out / "baselines.json"),
-    )
-    print(f"\nwrote {out / 'baselines.json'} in {time.perf_counter() - start:.1f}s")
+    settings = {name: getattr(args, name) for name in MAIN_JOB_FLAGS if getattr(args, name) is not None}
+    config = MainJobConfig(out=args.out, progress=not args.no_progress, **settings)
+    _quiet_transformers()
+    command = shlex.join(["sparring", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("sparring", "__main__.py") \
+        else shlex.join(["sparring", "main", *(f"--{k.replace('_', '-')}={v}" for k, v in settings.items()),
+                         "--out", args.out])
+    result = run_main_job(config, command=command)
+    print()
+    print(console_table(result["board"]))
+    times = ", ".join(f"{name} {record['seconds']:.0f} s" for name, record in result["stages"].items())
+    board = result["leaderboard"]
+    print(f"\nstages: {times}; leaderboard {board['seconds']:.0f} s ({board['cached']} of {board['cells']} cells "
+          f"from the cache); this run {result['seconds_this_run']:.0f} s")
+    print(f"wrote {Path(args.out) / 'main.json'} and {board['directory']}/ (leaderboard.md, index.html, PNG plots)")
     return 0
+
+
+#: ``sparring main`` flags that are MainJobConfig fields (None: the config's default)
+MAIN_JOB_FLAGS = ("model", "env_ids", "difficulty", "expert_episodes", "sft_epochs", "rounds", "ppo_iterations", "ppo_episodes",
+                  "attack_fraction", "adversary_updates", "adversary_tasks", "suite", "episodes", "workers",
+                  "num_envs", "device", "seed")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -608,12 +594,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("main", help="the main job: baseline agents on every env and split")
-    p.add_argument("--episodes", type=int, default=20, help="episodes per env, split and agent (default 20)")
-    p.add_argument("--textworld-episodes", type=int, default=3,
-                   help="episodes per TextWorld env, split and agent (default 3; 0 skips them)")
+    p = sub.add_parser("main", help="the main job: expert data -> SFT -> PPO (clean and adversarial) -> leaderboard",
+                       description="Oracle trajectories -> SFT -> PPO, once clean and once against a learned "
+                                   "adversary -> the leaderboard on held-out splits and held-out attacks. Every "
+                                   "stage is kept in --out and reused on a re-run; flags scale it up.")
+    from sparring.benchmarks.main_job import MainJobConfig
+
+    defaults = MainJobConfig.__dataclass_fields__
+    helps = {
+        "model": "the policy to train: zoo name (tiny, smollm2-135m), model directory or hub id",
+        "env_ids": "envs trained on (their train split)",
+        "difficulty": "difficulty preset of the training envs", "expert_episodes": "oracle episodes per env for SFT",
+        "sft_epochs": "SFT passes over the expert steps", "rounds": "min-max rounds (both PPO runs: rounds x "
+        "ppo-iterations iterations)", "ppo_iterations": "PPO iterations per round",
+        "ppo_episodes": "PPO episodes per env and iteration",
+        "attack_fraction": "share of the adversarial run's PPO episodes under attack",
+        "adversary_updates": "learned-adversary updates per round", "adversary_tasks": "episodes per adversary update",
+        "suite": "leaderboard suite: a name or a .toml file", "episodes": "leaderboard tasks per env and split "
+        "(default: the suite's)", "workers": "leaderboard worker processes", "num_envs": "envs side by side in training",
+        "device": "torch device, e.g. cuda (default: cpu)", "seed": "seed of every stage",
+    }
+    for name in MAIN_JOB_FLAGS:
+        field = defaults[name]
+        kind = {"int": int, "float": float}.get(str(field.type).split(" ")[0], str)
+        many = {"nargs": "+", "metavar": "ENV_ID"} if name == "env_ids" else {}
+        default = " ".join(field.default) if name == "env_ids" else field.default
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{helps[name]} (default {default})",
+                       **many)
     p.add_argument("--out", default="results/main", help="results directory (default results/main)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_main)
     return parser
 

@@ -63,18 +63,6 @@ def test_play_in_the_terminal():
     assert "Invalid action" in out.stdout and "[reward 0 | score" in out.stdout
 
 
-def test_main_job_writes_results(tmp_path):
-    out = sparring("main", "--episodes", "2", "--textworld-episodes", "1", "--out", str(tmp_path), "--no-progress")
-    assert out.returncode == 0, out.stderr
-    data = json.loads((tmp_path / "baselines.json").read_text())
-    from sparring.envs import registered
-
-    cells = {(r["agent"], r["env_id"], r["split"]) for r in data["results"]}
-    assert len(cells) == 2 * sum(len(e.splits) for e in registered().values())
-    oracle = [r for r in data["results"] if r["agent"] == "oracle"]
-    assert all(r["success"] == 1.0 for r in oracle)
-
-
 def test_eval_react_agent_with_the_tiny_model_shows_a_transcript(sparring_cache):
     import os
 

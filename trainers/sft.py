@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import random
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,27 +107,8 @@ def build_dataset(episodes: Sequence[Episode], config: SFTConfig) -> Any:
     return Dataset.from_list(rows).shuffle(seed=config.seed)
 
 
-def train_sft(config: SFTConfig) -> dict[str, Any]:
-    """Fine-tunes a policy on trajectories; returns the run's summary (losses, paths)."""
-    from transformers import PrinterCallback, set_seed
-    from trl import SFTConfig as TRLConfig
-    from trl import SFTTrainer
-
-    from sparring.agents.zoo import load_agent_model
-    from sparring.fileio import write_text_atomic
-    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
-    from sparring.trainers.metrics import hf_callback, tensorboard_callback
-
-    set_seed(config.seed)
-    out = Path(config.output_dir)
-    episodes = [e for path in config.data for e in read_episodes(path)]
-    dataset = build_dataset(episodes, config)
-    policy = load_agent_model(config.model, trainable=True)
-    if config.lora:
-        if policy.has_adapter:
-            policy.freeze_as_base()  # train a new adapter on top of the loaded policy
-        policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
-    args = TRLConfig(
+def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwargs: Any) -> Any:  # noqa: N803
+    return TRLConfig(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
@@ -147,6 +129,33 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
+
+
+def train_sft(config: SFTConfig) -> dict[str, Any]:
+    """Fine-tunes a policy on trajectories; returns the run's summary (losses, paths)."""
+    from transformers import PrinterCallback, set_seed
+    from trl import SFTConfig as TRLConfig
+    from trl import SFTTrainer
+
+    from sparring.agents.zoo import load_agent_model
+    from sparring.fileio import write_text_atomic
+    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
+    from sparring.trainers.metrics import hf_callback, tensorboard_callback
+
+    set_seed(config.seed)
+    out = Path(config.output_dir)
+    episodes = [e for path in config.data for e in read_episodes(path)]
+    dataset = build_dataset(episodes, config)
+    policy = load_agent_model(config.model, trainable=True)
+    if config.lora:
+        if policy.has_adapter:
+            policy.freeze_as_base()  # train a new adapter on top of the loaded policy
+        policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    with warnings.catch_warnings():
+        # we keep the end of long prompts (the action is there): TRL deprecates that mode but still has it;
+        # and TRL passes transformers its own deprecated gradient_checkpointing name
+        warnings.filterwarnings("ignore", message=r".*(keep_end|gradient_checkpointing).*", category=FutureWarning)
+        args = _trl_config(TRLConfig, config, out, trainer_device_kwargs)
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
                          callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])
     trainer.remove_callback(PrinterCallback)  # logs go to metrics.jsonl and TensorBoard, not stdout
