@@ -33,6 +33,7 @@ from sparring.adversary.registry import (
     TRAIN_OPERATORS,
     catalogue,
     get_operator,
+    register_operator,
     resolve,
     split_of,
 )
@@ -44,6 +45,27 @@ __all__ = [
     "BY_FAMILY", "FAMILIES", "FIELDS", "HELD_OUT_OPERATORS", "OPERATORS", "TRAIN_OPERATORS", "ActionScorer",
     "AdversaryPolicy", "AttackConfig", "Context", "GreedyPolicy", "Move", "Operator", "PerturbationWrapper", "Plan",
     "RandomPolicy", "ReActScorer", "Schedule", "ScoreRequest", "TaskFeatures", "TurnView", "View", "apply_moves",
-    "catalogue", "choice_probabilities", "edit_fraction", "get_operator", "interpret", "make_policy", "replay",
-    "resolve", "split_of",
+    "catalogue", "choice_probabilities", "edit_fraction", "get_operator", "interpret", "make_policy", "register_operator",
+    "replay", "resolve", "split_of",
 ]
+
+#: modules (comma-separated) imported when the adversary loads, so that operators they register exist
+#: in every process, the leaderboard's and collection's spawned workers included
+PLUGINS_ENV = "SPARRING_PLUGINS"
+
+
+def _load_plugins() -> None:
+    import importlib
+    import os
+
+    from sparring.errors import ConfigError
+
+    for name in filter(None, (part.strip() for part in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"{PLUGINS_ENV} names module {name!r}, which does not import ({exc}); put it on "
+                              f"PYTHONPATH or install it, or remove it from {PLUGINS_ENV}") from exc
+
+
+_load_plugins()

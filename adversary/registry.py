@@ -25,8 +25,9 @@ OPERATORS: dict[str, Operator] = {
     for op in module.OPERATORS
 }
 
-#: operators never used in training (the min-max trainer refuses them; the leaderboard reports them apart)
-HELD_OUT_OPERATORS: frozenset[str] = frozenset({
+#: operators never used in training (the min-max trainer refuses them; the leaderboard reports them apart).
+#: These tables are live: :func:`register_operator` adds to them in place, never assign to them.
+HELD_OUT_OPERATORS: set[str] = set({
     "ocr", "homoglyph", "zero_width", "whitespace",  # char
     "thesaurus", "word_split", "word_merge",  # word
     "random_string", "sentence_shuffle",  # sentence
@@ -34,7 +35,7 @@ HELD_OUT_OPERATORS: frozenset[str] = frozenset({
     "inject_authority",  # injection
 })
 #: operators an adversarial trainer may use
-TRAIN_OPERATORS: frozenset[str] = frozenset(OPERATORS) - HELD_OUT_OPERATORS
+TRAIN_OPERATORS: set[str] = set(OPERATORS) - HELD_OUT_OPERATORS
 
 #: family -> its operators, in registration order
 BY_FAMILY: dict[str, tuple[str, ...]] = {f: tuple(n for n, op in OPERATORS.items() if op.family == f) for f in FAMILIES}
@@ -57,6 +58,36 @@ def _check() -> None:
 
 
 _check()
+
+
+def register_operator(operator: Operator, *, held_out: bool = False) -> Operator:
+    """Adds an operator (an instance of an :class:`~sparring.adversary.operators.Operator` subclass)
+    to the catalogue, on the train side or, with ``held_out=True``, the held-out side of its family.
+    From then on the wrapper, ``sparring attack``, the suites and the trainers find it by name, and
+    its family's name and ``"train"`` / ``"held_out"`` / ``"all"`` include it. Returns the operator,
+    so it can decorate an instance's creation: ``register_operator(Shout())``."""
+    if isinstance(operator, type):
+        raise ConfigError(f"register an instance, not the class: register_operator({operator.__name__}())")
+    if not isinstance(operator, Operator):
+        raise ConfigError(f"expected an instance of sparring.adversary.operators.Operator, got {operator!r}")
+    name = operator.name
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigError(f"an operator needs a name made of letters, digits and underscores, got {name!r}")
+    if name in OPERATORS or name in GROUPS:
+        raise ConfigError(f"the name {name!r} is taken (an operator or a group of them); choose another")
+    if operator.family not in FAMILIES:
+        raise ConfigError(f"operator {name!r} has family {operator.family!r}; set its family to one of "
+                          f"{', '.join(FAMILIES)}")
+    if not operator.description:
+        raise ConfigError(f"operator {name!r} needs a one-line description (shown in listings and reports)")
+    OPERATORS[name] = operator
+    (HELD_OUT_OPERATORS if held_out else TRAIN_OPERATORS).add(name)
+    BY_FAMILY[operator.family] += (name,)
+    GROUPS[operator.family] = BY_FAMILY[operator.family]
+    side = "held_out" if held_out else "train"
+    GROUPS[side] += (name,)
+    GROUPS["all"] += (name,)
+    return operator
 
 
 def get_operator(name: str) -> Operator:
@@ -100,4 +131,4 @@ def catalogue() -> list[dict[str, object]]:
 
 
 __all__ = ["BY_FAMILY", "GROUPS", "HELD_OUT_OPERATORS", "OPERATORS", "TRAIN_OPERATORS", "catalogue",
-           "get_operator", "resolve", "split_of"]
+           "get_operator", "register_operator", "resolve", "split_of"]

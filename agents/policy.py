@@ -17,11 +17,14 @@ save never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,15 @@ from sparring.fileio import publish_dir
 
 FORMAT = 1
 METADATA = "sparring_agent.json"
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Around peft's model wrapping: peft reads transformers' deprecated ``is_gradient_checkpointing``,
+    a FutureWarning on every adapter that is not ours to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 class ValueHead(nn.Module):
@@ -88,7 +100,8 @@ class AgentModel:
             raise SparringError("the model already has an adapter; load the base model to add a new one")
         config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                             task_type="CAUSAL_LM")
-        self.model = get_peft_model(self.model, config)
+        with quiet_peft():
+            self.model = get_peft_model(self.model, config)
         return self.model
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -152,7 +165,8 @@ class AgentModel:
                 base = AutoModelForCausalLM.from_pretrained(path / "base", dtype=dtype)
             else:
                 base, _ = load_model(meta["base_model"], dtype=dtype)
-            model = PeftModel.from_pretrained(base, str(path / "adapter"), is_trainable=trainable)
+            with quiet_peft():
+                model = PeftModel.from_pretrained(base, str(path / "adapter"), is_trainable=trainable)
         else:
             model = AutoModelForCausalLM.from_pretrained(path / "model", dtype=dtype)
         _prepare_tokenizer(tokenizer, model)

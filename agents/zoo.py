@@ -221,7 +221,10 @@ def _load_hf(name_or_path: str, *, adapter: Any, seed: int, dtype: Any, device: 
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter))
+        from sparring.agents.policy import quiet_peft
+
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, str(adapter))
     if device:
         model.to(device)
     model.eval()

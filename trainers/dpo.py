@@ -35,6 +35,8 @@ class DPOConfig:
     batch_size: int = 4  #: pairs per device per step
     gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
     max_length: int = 1024  #: longest prompt + answer in tokens
+    #: recompute activations in the backward pass: less memory for a large model, slower (off for tiny on CPU)
+    gradient_checkpointing: bool = False
     lora_r: int = 16  #: rank of the adapter trained by DPO
     lora_alpha: int = 32  #: LoRA scaling numerator
     lora_dropout: float = 0.0  #: dropout on the LoRA path
@@ -103,6 +105,7 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
         max_length=config.max_length,
+        gradient_checkpointing=config.gradient_checkpointing,  # TRL turns it on unless told
         logging_steps=config.logging_steps,
         report_to=[],
         save_strategy="epoch",

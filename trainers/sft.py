@@ -43,6 +43,8 @@ class SFTConfig:
     batch_size: int = 8  #: examples per device per step
     gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
     max_length: int = 1024  #: longest example in tokens (longer prompts are cut from the left)
+    #: recompute activations in the backward pass: less memory for a large model, slower (off for tiny on CPU)
+    gradient_checkpointing: bool = False
     warmup_ratio: float = 0.03  #: share of steps with a rising learning rate
     general_data: str | None = None  #: JSON Lines of {"messages": [...]} general instruction data to mix in
     general_ratio: float = 0.0  #: general examples per trajectory example (0.2 = one in six of the mix)
@@ -119,6 +121,7 @@ def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwa
         max_length=config.max_length,
         truncation_mode="keep_end",
         completion_only_loss=True,  # observations (in the prompt) never get loss
+        gradient_checkpointing=config.gradient_checkpointing,  # TRL turns it on unless told
         logging_steps=config.logging_steps,
         report_to=[],  # TensorBoard through our callback, into output_dir/tensorboard
         save_strategy="epoch",
