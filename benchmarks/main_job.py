@@ -34,7 +34,6 @@ import json
 import logging
 import platform
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,15 +109,6 @@ class MainJobConfig:
                 for f in dataclasses.fields(self)}
 
 
-def _git_commit() -> str | None:
-    try:
-        found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                               cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return found.stdout.strip()
-
-
 class Stages:
     """Stage records under ``out/stages``: a stage whose key matches its record is reused."""
 
@@ -157,7 +147,7 @@ def run_main_job(config: MainJobConfig, *, command: str | None = None, say: Call
     import sparring
     from sparring.agents import OracleAgent
     from sparring.benchmarks.agent_specs import AgentSpec
-    from sparring.benchmarks.leaderboard import run_leaderboard
+    from sparring.benchmarks.leaderboard import git_commit, run_leaderboard
     from sparring.fileio import write_json_atomic
     from sparring.trainers.adversarial import AdversarialConfig, train_adversarial
     from sparring.trainers.collect import collect
@@ -229,7 +219,7 @@ def run_main_job(config: MainJobConfig, *, command: str | None = None, say: Call
     import torch
 
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": _git_commit(), "command": command,
+        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": command,
         "python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
         "config": config.to_dict(), "agent": AGENT,
         "stages": {name: {"seconds": r["seconds"], "result": r["result"]} for name, r in stages.records.items()},

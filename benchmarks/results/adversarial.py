@@ -37,13 +37,14 @@ import argparse
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import sparring
+from sparring.benchmarks.leaderboard import git_commit
+from sparring.benchmarks.results import run_once
 from sparring.fileio import write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
@@ -55,25 +56,9 @@ AGENT = {"mode": "score", "normalization": "token", "window": 4, "show_admissibl
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
 def _stage(out: Path, name: str, run: Any) -> Any:
-    """Runs ``run()`` once; its JSON result is kept in ``out/stages/name.json`` for later runs."""
-    path = out / "stages" / f"{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())["result"]
-    start, cpu = time.perf_counter(), time.process_time()
-    result = run()
-    write_json_atomic(path, {"result": result, "seconds": time.perf_counter() - start,
-                             "cpu_seconds": time.process_time() - cpu})
-    return result
+    """Runs ``run()`` once (:func:`~sparring.benchmarks.results.run_once`); returns its result."""
+    return run_once(out, name, run)["result"]
 
 
 def seed_interval(values: list[float]) -> dict[str, Any]:
@@ -320,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     curves = {s: JsonlLog(Path(runs["adversarial"][s]["output_dir"]) / "adversary.jsonl").read() for s in seeds}
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": _git_commit(), "command": [sys.executable, *sys.argv],
+        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
         "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
         "difficulty": "easy", "model": "tiny", "suite": SUITE, "budget": budget, "training": training, "agent": AGENT,
         "attack_fraction": args.attack_fraction, "sft": {k: start[k] for k in ("final", "examples", "train_loss")},

@@ -30,37 +30,21 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import sparring
+from sparring.benchmarks.leaderboard import git_commit
+from sparring.benchmarks.results import run_once
 from sparring.fileio import write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
 SPLITS = ("valid", "test_unseen")
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
-def _stage(out: Path, name: str, run: Any) -> Any:
-    """Runs ``run()`` once; its JSON result is kept in ``out/stages/name.json`` for later runs."""
-    path = out / "stages" / f"{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    start = time.perf_counter()
-    result = {"result": run(), "seconds": time.perf_counter() - start}
-    write_json_atomic(path, result)
-    return result
+_stage = run_once  # each stage's record ({"result", "seconds", "cpu_seconds"}), kept under out/stages
 
 
 def evaluate_policy(agent_name: str, *, model: str, agent_kwargs: dict[str, Any], episodes: int, difficulty: str,
@@ -232,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     sft_ppo_summary = json.loads((out / "sft-ppo" / "ppo" / "summary.json").read_text())
 
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": _git_commit(), "command": [sys.executable, *sys.argv],
+        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
         "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
         "difficulty": args.difficulty, "seed": args.seed, "model": "tiny", "budget": budget, "agent": agent,
         "scratch_agent": scratch_agent,

@@ -20,27 +20,18 @@ The figures are whatever this run measures; nothing here is a target.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import sparring
+from sparring.benchmarks.leaderboard import git_commit
+from sparring.benchmarks.results import run_once
 from sparring.fileio import write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
 
 
 def evaluate_agent(name: str, *, model: str, split: str, episodes: int, difficulty: str, num_envs: int,
@@ -61,16 +52,7 @@ def evaluate_agent(name: str, *, model: str, split: str, episodes: int, difficul
     return rows
 
 
-def _stage(out: Path, name: str, run: Any) -> Any:
-    """Runs ``run()`` once; its JSON result is kept in ``out/stages/name.json`` for later runs."""
-    path = out / "stages" / f"{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    start = time.perf_counter()
-    result = run()
-    result = {"seconds": time.perf_counter() - start, "result": result}
-    write_json_atomic(path, result)
-    return result
+_stage = run_once  # each stage's record ({"result", "seconds", "cpu_seconds"}), kept under out/stages
 
 
 def plot(summary: dict[str, Any], sft_log: list[dict[str, Any]], target: Path) -> None:
@@ -185,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append({**record, "valid": valid})
 
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": _git_commit(), "command": [sys.executable, *sys.argv],
+        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
         "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
         "difficulty": args.difficulty, "seed": args.seed, "budget": budget, "model": "tiny",
         "eto_learning_rate": args.eto_learning_rate,
