@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import platform
 import shutil
 import time
@@ -40,8 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 STAGES = ("expert", "sft", "ppo-clean", "ppo-adversarial", "leaderboard")
 #: the ReAct settings of training and evaluation alike: SFT's prompts (4 earlier turns, actions listed)
@@ -53,13 +50,12 @@ class MainJobConfig:
     """The main job's settings; the defaults fit about 15 minutes on two CPU cores."""
 
     model: str = "tiny"  #: the policy to train: a zoo name, a model directory or a hub id
-    #: envs trained on (their train split): the four native families, as in the quick suite
-    env_ids: Sequence[str] = ("sparring/Household-v0", "sparring/Navigation-v0", "sparring/ToolQA-v0",
-                              "sparring/Shop-v0")
+    env_ids: Sequence[str] = ("sparring/Household-v0", "sparring/Navigation-v0",  #: envs trained on (train split)
+                              "sparring/ToolQA-v0", "sparring/Shop-v0")
     difficulty: str = "easy"  #: difficulty preset of the training envs
     expert_episodes: int = 40  #: oracle episodes per env for SFT
     sft_epochs: float = 2.0  #: SFT passes over the expert steps
-    sft_learning_rate: float | None = None  #: None: SFT's default for the model
+    sft_learning_rate: float | None = None  #: SFT learning rate (None: SFT's default for the model)
     rounds: int = 2  #: min-max rounds; both PPO runs train rounds * ppo_iterations iterations
     ppo_iterations: int = 1  #: PPO iterations per round
     ppo_episodes: int = 4  #: PPO episodes per env per iteration

@@ -342,6 +342,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _typed_command(args: argparse.Namespace) -> str | None:
+    """The command as typed, when this process is that command (its argv parses to ``args``); None
+    when it is another program's command line (a test runner's, a Python caller's)."""
+    import contextlib
+    import io
+    import shlex
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            again = build_parser().parse_args(sys.argv[1:])
+    except SystemExit:
+        return None
+    return shlex.join(["sparring", *sys.argv[1:]]) if vars(again) == vars(args) else None
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Evaluates agents on a benchmark suite and writes the leaderboard (JSON, Markdown, PNG, HTML)."""
     import shlex
@@ -360,17 +375,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                           f"(--list-suites describes them)")
 
     def command_line() -> str:
-        # the command as typed when this process is that command; else the same command rebuilt from the options
-        import contextlib
-        import io
-
-        try:
-            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-                again = build_parser().parse_args(sys.argv[1:])
-            if vars(again) == vars(args):
-                return shlex.join(["sparring", *sys.argv[1:]])
-        except SystemExit:  # another program's command line (a test runner's)
-            pass
+        typed = _typed_command(args)
+        if typed is not None:
+            return typed
         words = ["sparring", "leaderboard", "--suite", str(args.suite)]
         words += ["--agents", *args.agents] if args.agents else []
         words += ["--out", str(args.out), "--workers", str(args.workers)]
@@ -393,19 +400,32 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_main(args: argparse.Namespace) -> int:
-    """The main job: expert trajectories -> SFT -> PPO clean and against the adversary -> the leaderboard."""
+def _main_command(args: argparse.Namespace) -> str:
+    """``sparring main`` rebuilt from the options that were set (for a caller that is not that command)."""
+    import dataclasses
     import shlex
 
+    from sparring.benchmarks.main_job import MainJobConfig
+
+    words = ["sparring", "main"]
+    for f in dataclasses.fields(MainJobConfig):
+        value, flag = getattr(args, f.name, None), f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(f"--{flag}" if value else f"--no-{flag}")
+        elif value is not None:
+            words += [f"--{flag}", *map(str, value if isinstance(value, list) else [value])]
+    return shlex.join(words)
+
+
+def cmd_main(args: argparse.Namespace) -> int:
+    """The main job: expert trajectories -> SFT -> PPO clean and against the adversary -> the leaderboard."""
     from sparring.benchmarks.leaderboard_tables import console_table
     from sparring.benchmarks.main_job import MainJobConfig, run_main_job
+    from sparring.config_cli import config_from_args
 
-    settings = {name: getattr(args, name) for name in MAIN_JOB_FLAGS if getattr(args, name) is not None}
-    config = MainJobConfig(out=args.out, progress=not args.no_progress, **settings)
+    config = config_from_args(MainJobConfig, args)
     _quiet_transformers()
-    command = shlex.join(["sparring", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("sparring", "__main__.py") \
-        else shlex.join(["sparring", "main", *(f"--{k.replace('_', '-')}={v}" for k, v in settings.items()),
-                         "--out", args.out])
+    command = _typed_command(args) or _main_command(args)
     result = run_main_job(config, command=command)
     print()
     print(console_table(result["board"]))
@@ -413,14 +433,8 @@ def cmd_main(args: argparse.Namespace) -> int:
     board = result["leaderboard"]
     print(f"\nstages: {times}; leaderboard {board['seconds']:.0f} s ({board['cached']} of {board['cells']} cells "
           f"from the cache); this run {result['seconds_this_run']:.0f} s")
-    print(f"wrote {Path(args.out) / 'main.json'} and {board['directory']}/ (leaderboard.md, index.html, PNG plots)")
+    print(f"wrote {Path(config.out) / 'main.json'} and {board['directory']}/ (leaderboard.md, index.html, PNG plots)")
     return 0
-
-
-#: ``sparring main`` flags that are MainJobConfig fields (None: the config's default)
-MAIN_JOB_FLAGS = ("model", "env_ids", "difficulty", "expert_episodes", "sft_epochs", "rounds", "ppo_iterations", "ppo_episodes",
-                  "attack_fraction", "adversary_updates", "adversary_tasks", "suite", "episodes", "workers",
-                  "num_envs", "device", "seed")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -599,30 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "adversary -> the leaderboard on held-out splits and held-out attacks. Every "
                                    "stage is kept in --out and reused on a re-run; flags scale it up.")
     from sparring.benchmarks.main_job import MainJobConfig
+    from sparring.config_cli import add_config_arguments
 
-    defaults = MainJobConfig.__dataclass_fields__
-    helps = {
-        "model": "the policy to train: zoo name (tiny, smollm2-135m), model directory or hub id",
-        "env_ids": "envs trained on (their train split)",
-        "difficulty": "difficulty preset of the training envs", "expert_episodes": "oracle episodes per env for SFT",
-        "sft_epochs": "SFT passes over the expert steps", "rounds": "min-max rounds (both PPO runs: rounds x "
-        "ppo-iterations iterations)", "ppo_iterations": "PPO iterations per round",
-        "ppo_episodes": "PPO episodes per env and iteration",
-        "attack_fraction": "share of the adversarial run's PPO episodes under attack",
-        "adversary_updates": "learned-adversary updates per round", "adversary_tasks": "episodes per adversary update",
-        "suite": "leaderboard suite: a name or a .toml file", "episodes": "leaderboard tasks per env and split "
-        "(default: the suite's)", "workers": "leaderboard worker processes", "num_envs": "envs side by side in training",
-        "device": "torch device, e.g. cuda (default: cpu)", "seed": "seed of every stage",
-    }
-    for name in MAIN_JOB_FLAGS:
-        field = defaults[name]
-        kind = {"int": int, "float": float}.get(str(field.type).split(" ")[0], str)
-        many = {"nargs": "+", "metavar": "ENV_ID"} if name == "env_ids" else {}
-        default = " ".join(field.default) if name == "env_ids" else field.default
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{helps[name]} (default {default})",
-                       **many)
-    p.add_argument("--out", default="results/main", help="results directory (default results/main)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_config_arguments(p, MainJobConfig)  # one flag per field; --no-progress turns the progress bars off
     p.set_defaults(func=cmd_main)
     return parser
 

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from .conftest import write_suite
+
 #: one env, two splits, one held-out attack family: the smallest suite that has every kind of figure
 SMALL_SUITE = """
 name = "main-test"
@@ -46,8 +48,7 @@ def sparring(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_main_job_runs_every_stage_then_reuses_them(tmp_path):
-    suite = tmp_path / "small.toml"
-    suite.write_text(SMALL_SUITE)
+    suite = write_suite(tmp_path, SMALL_SUITE, "small.toml")
     out = tmp_path / "main"
     first = sparring("main", *SMALL_FLAGS, "--suite", str(suite), "--out", str(out))
     assert first.returncode == 0, first.stderr[-3000:]
@@ -77,6 +78,19 @@ def test_main_job_runs_every_stage_then_reuses_them(tmp_path):
     rerun = json.loads((out / "main.json").read_text())
     assert rerun["leaderboard"]["cached"] == rerun["leaderboard"]["cells"] == 15
     assert rerun["leaderboard"]["rows"] == data["leaderboard"]["rows"]
+
+
+def test_a_rebuilt_main_command_parses_back_to_the_same_options():
+    import shlex
+
+    from sparring.cli import _main_command, build_parser
+
+    argv = ["main", "--rounds", "3", "--env-ids", "sparring/Shop-v0", "sparring/ToolQA-v0", "--no-progress",
+            "--attack-fraction", "0.25"]
+    args = build_parser().parse_args(argv)
+    command = _main_command(args)
+    assert command.startswith("sparring main ") and "--no-progress" in command
+    assert vars(build_parser().parse_args(shlex.split(command)[1:])) == vars(args)
 
 
 def test_stages_rerun_what_a_changed_setting_touches(tmp_path):
