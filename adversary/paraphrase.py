@@ -3,7 +3,7 @@
 The native envs render their text from a fixed set of templates ("You arrive at fridge 1.", "Alba
 Venn was born in Kelia in 1962.", "Search results for ..."), so each template has rewrite rules:
 a pattern that captures the template's slots (names, numbers, lists), and other wordings of the
-same fact that put the slots back unchanged. Two banks of wordings: ``paraphrase`` (plain
+same fact that put the slots back unchanged. Two banks of wordings: ``paraphrase_plain`` (plain
 rewordings, a training attack) and ``paraphrase_terse`` (a telegraphic register, "At fridge 1.",
 "Alba Venn: born Kelia, 1962.", held out). Each unit of budget is one rule applied. A family without
 rules (e.g. a TextWorld game) is left as it is.
@@ -21,7 +21,7 @@ from sparring.adversary.operators import PROSE, Context, Operator
 
 class Rule(NamedTuple):
     pattern: re.Pattern[str]
-    plain: tuple[str, ...]  #: wordings of the ``paraphrase`` bank
+    plain: tuple[str, ...]  #: wordings of the ``paraphrase_plain`` bank
     terse: tuple[str, ...]  #: wordings of the ``paraphrase_terse`` bank
 
 
@@ -181,7 +181,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
 
 
 class Paraphrase(Operator):
-    name = "paraphrase"
+    name = "paraphrase_plain"  # not "paraphrase": that names the family (both banks)
     family = "paraphrase"
     unit = "rewrite"
     description = "templates reworded per family, every name and number kept (plain wordings)"

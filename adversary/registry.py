@@ -55,6 +55,10 @@ def _check() -> None:
     for family, names in BY_FAMILY.items():
         if not (set(names) & TRAIN_OPERATORS and set(names) & HELD_OUT_OPERATORS):
             raise RuntimeError(f"family {family!r} needs operators on both sides of the train / held-out split")
+    shadowed = set(OPERATORS) & set(GROUPS)
+    if shadowed:
+        # resolve() reads a group name first, so such an operator could never be named on its own
+        raise RuntimeError(f"operators {sorted(shadowed)} have the names of operator groups; rename them")
 
 
 _check()

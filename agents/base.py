@@ -12,6 +12,7 @@ work on it.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +28,27 @@ class Agent(Protocol):
     def act(
         self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]
     ) -> list[str]: ...
+
+
+class EpisodeStreams:
+    """One random stream per episode, keyed by a seed, the task and the try's number:
+    ``info["sample"]`` when the caller numbers its tries (collection does), else how many times a
+    stream was made for that task before. Repeated tries of one task differ, and an episode's draws
+    depend neither on how many envs run beside it nor on what was played before it."""
+
+    def __init__(self, seed: Any = 0) -> None:
+        self.seed = seed
+        self._starts: dict[tuple[str, int], int] = {}
+
+    def new(self, info: Mapping[str, Any]) -> random.Random:
+        """The stream of the episode that ``info`` (its first step's) starts."""
+        from sparring.envs.splits import spec_hash
+
+        key = (spec_hash(info["task"]), int(info["seed"]))
+        started = self._starts.get(key, 0)
+        self._starts[key] = started + 1
+        repeat = int(info["sample"]) if "sample" in info else started
+        return random.Random(f"{self.seed}/{key[0]}/{key[1]}/{repeat}")
 
 
 def unbatch_infos(infos: Mapping[str, Any], num_envs: int) -> list[dict[str, Any]]:

@@ -6,17 +6,16 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sparring.envs.splits import spec_hash
+from sparring.agents.base import EpisodeStreams
 from sparring.errors import SparringError
 
 
 class RandomAgent:
     """Picks uniformly among ``info["admissible_actions"]``.
 
-    Each episode gets its own random stream, keyed by the agent's seed, the task and the try's number:
-    ``info["sample"]`` when the caller numbers its tries (collection does), else how many times this
-    agent has started that task before. Repeated samples of one task differ, and an episode's actions
-    do not depend on how many envs run beside it nor on what the agent played before.
+    Each episode gets its own random stream (:class:`~sparring.agents.base.EpisodeStreams`, keyed by
+    the agent's seed, the task and the try's number), so repeated samples of one task differ, and an
+    episode's actions do not depend on how many envs run beside it nor on what the agent played before.
     """
 
     name = "random"
@@ -24,7 +23,7 @@ class RandomAgent:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._rngs: dict[int, random.Random] = {}
-        self._starts: dict[tuple[str, int], int] = {}
+        self._streams = EpisodeStreams(seed)
 
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         actions = []
@@ -33,11 +32,7 @@ class RandomAgent:
                 actions.append("")
                 continue
             if info["step"] == 0 or i not in self._rngs:
-                key = (spec_hash(info["task"]), int(info["seed"]))
-                started = self._starts.get(key, 0)
-                self._starts[key] = started + 1
-                repeat = int(info["sample"]) if "sample" in info else started
-                self._rngs[i] = random.Random(f"{self.seed}/{key[0]}/{key[1]}/{repeat}")
+                self._rngs[i] = self._streams.new(info)
             admissible = info["admissible_actions"]
             actions.append(self._rngs[i].choice(admissible) if admissible else "look")
         return actions

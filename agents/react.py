@@ -12,6 +12,11 @@ Two ways to act:
   suffix ends with the end-of-turn token, so a candidate that is a prefix of another is not
   favoured.
 
+A sampling agent draws from one random stream per episode, keyed like the random baseline's (the
+agent's seed, the task, the try), so a scoring agent's picks in an episode do not depend on the
+episodes played before or beside it; a generating agent seeds each batched ``generate`` call from
+the streams of the episodes in the batch.
+
 Scoring K candidates runs the prompt once, keeps its KV cache, and runs the K suffixes packed into
 one more forward on that cache (see :meth:`ReActAgent.candidate_logprobs`), rather than K full
 forwards. Prompts of several envs are batched with left padding, attention masks and explicit
@@ -29,6 +34,7 @@ from typing import Any
 
 import torch
 
+from sparring.agents.base import EpisodeStreams
 from sparring.agents.prompting import ACTION_PREFIX, Turn, build_messages, parse_action, render_plain
 from sparring.errors import ConfigError
 
@@ -92,8 +98,8 @@ class ReActAgent:
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.few_shot, self.value_head, self.score_chunk = few_shot, value_head, score_chunk
         self.name = name or ("react-fewshot" if few_shot else "react")
-        self.rng = random.Random(seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = random.Random(seed)  #: draws for calls outside an episode (``score`` called directly)
+        self.episodes = EpisodeStreams(seed)  #: one stream per episode played through ``act``
         self.stats = {"actions": 0, "unparseable": 0, "prompt_tokens": 0}
         self.last: list[Scored | None] = []
         self._slots: dict[int, dict[str, Any]] = {}
@@ -116,13 +122,13 @@ class ReActAgent:
         prompts = [self.prompt(i, observations[i], infos[i]) for i in active]
         if self.mode == "score":
             candidate_lists = [list(infos[i]["admissible_actions"]) or ["look"] for i in active]
-            scored = self.score(prompts, candidate_lists)
+            scored = self.score(prompts, candidate_lists, rngs=[self._slots[i]["rng"] for i in active])
             for slot, result in zip(active, scored, strict=True):
                 self.last[slot] = result
                 self._record(slot, result.candidates[result.chosen], "")
                 actions[slot] = result.candidates[result.chosen]
         else:
-            replies = self.generate(prompts)
+            replies = self.generate(prompts, rngs=[self._slots[i]["rng"] for i in active])
             for slot, reply in zip(active, replies, strict=True):
                 action, thought = parse_action(reply)
                 if action is None:
@@ -138,7 +144,7 @@ class ReActAgent:
         """The prompt text for env ``slot`` (also advances the slot's history)."""
         state = self._slots.get(slot)
         if info["step"] == 0 or state is None:
-            state = {"history": [], "pending": None, "family": info["family"]}
+            state = {"history": [], "pending": None, "family": info["family"], "rng": self.episodes.new(info)}
             self._slots[slot] = state
         elif state["pending"] is not None:
             state["history"].append(state["pending"])
@@ -206,8 +212,10 @@ class ReActAgent:
             return total / max(len(candidate.split()), 1)
         return total
 
-    def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Scored]:
-        """Scores each prompt's candidates (prefix-cached) and picks one per prompt."""
+    def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
+              rngs: Sequence[random.Random] | None = None) -> list[Scored]:
+        """Scores each prompt's candidates (prefix-cached) and picks one per prompt; a sampling
+        agent draws prompt ``b``'s pick from ``rngs[b]`` (each episode's stream), else from ``self.rng``."""
         prompt_ids = [self._encode(p) for p in prompts]
         self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
         suffixes = [[self._suffix_ids(c) for c in cands] for cands in candidates]
@@ -216,16 +224,16 @@ class ReActAgent:
         for b, cands in enumerate(candidates):
             totals = [float(t) for t in logprobs[b]]
             scores = [self._normalise(t, len(s), c) for t, s, c in zip(totals, suffixes[b], cands, strict=True)]
-            results.append(Scored(list(cands), totals, scores, self._choose(scores),
+            results.append(Scored(list(cands), totals, scores, self._choose(scores, rngs[b] if rngs else self.rng),
                                   None if values is None else float(values[b])))
         return results
 
-    def _choose(self, scores: list[float]) -> int:
+    def _choose(self, scores: list[float], rng: random.Random) -> int:
         if self.temperature == 0:
             return max(range(len(scores)), key=lambda k: scores[k])
         top = max(scores)
         weights = [math.exp((s - top) / self.temperature) for s in scores]
-        return self.rng.choices(range(len(scores)), weights=weights)[0]
+        return rng.choices(range(len(scores)), weights=weights)[0]
 
     @torch.no_grad()
     def candidate_logprobs(
@@ -330,9 +338,16 @@ class ReActAgent:
     # ----------------------------------------------------------------------------------------------
     # Generating
     # ----------------------------------------------------------------------------------------------
+    def seed_sampling(self, rngs: Sequence[random.Random] | None) -> None:
+        """Seeds torch's global generator, which ``model.generate`` samples from, with one draw from
+        each prompt's stream: the same episodes batched together sample the same tokens."""
+        draws = [rng.randrange(2**31) for rng in rngs] if rngs else [self.rng.randrange(2**31)]
+        torch.manual_seed(random.Random("/".join(map(str, draws))).randrange(2**31))
+
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str]) -> list[str]:
-        """The model's replies to a batch of prompts (left-padded, stopping at end of turn)."""
+    def generate(self, prompts: Sequence[str], rngs: Sequence[random.Random] | None = None) -> list[str]:
+        """The model's replies to a batch of prompts (left-padded, stopping at end of turn); a
+        sampling agent seeds the draw from ``rngs`` (one stream per prompt), else from ``self.rng``."""
         prompt_ids = [self._encode(p) for p in prompts]
         self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
         input_ids, attention, _ = left_pad(prompt_ids, self.tokenizer.pad_token_id, self.device)
@@ -340,7 +355,7 @@ class ReActAgent:
         kwargs: dict[str, Any] = {"do_sample": sample}
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
-            torch.manual_seed(self.rng.randrange(2**31))  # generate() draws from the global generator
+            self.seed_sampling(rngs)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         out = self.model.generate(

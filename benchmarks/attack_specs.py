@@ -95,15 +95,7 @@ def resolve_attack(spec: str | Mapping[str, Any], defaults: Mapping[str, Any] | 
             if side not in ("train", "held_out"):
                 raise UnknownNameError("attack split", side, ("train", "held_out"),
                                        hint="Write FAMILY/SPLIT, e.g. char/held_out.")
-            knobs["operators"] = wanted = [op for op in BY_FAMILY[family] if split_of(op) == side]
-            shadowed = [op for op in wanted if op in GROUPS]
-            if shadowed:
-                # the registry resolves a name as a group before an operator, so this side cannot be named alone
-                raise ConfigError(
-                    f"{selector}: operator {shadowed[0]!r} has the name of an operator group, which the adversary's "
-                    f"registry expands to {list(GROUPS[shadowed[0]])}, so the {side} side of {family} cannot be run "
-                    f"on its own; drop this attack or name other operators"
-                )
+            knobs["operators"] = [op for op in BY_FAMILY[family] if split_of(op) == side]
         else:
             knobs["operators"] = selector
     operators = _names(knobs["operators"])

@@ -84,15 +84,22 @@ def evaluate(
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """A plain-text table: ``columns`` is ``[(key, header), ...]``; floats print with 3 decimals,
-    a ``[low, high]`` pair as an interval."""
+    a ``[low, high]`` pair as an interval, an undefined figure (None or NaN, e.g. a PDR where the
+    clean success rate is 0) as ``n/a``."""
+
+    def undefined(value: Any) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
 
     def cell(value: Any) -> str:
+        if undefined(value):
+            return "n/a"
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, float):
-            return "nan" if math.isnan(value) else f"{value:.3f}"
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
-            return f"[{value[0]:.2f}, {value[1]:.2f}]"
+            return f"{value:.3f}"
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(isinstance(v, float) or v is None for v in value)):
+            return "n/a" if any(undefined(v) for v in value) else f"[{value[0]:.2f}, {value[1]:.2f}]"
         if isinstance(value, (list, tuple)):
             return ", ".join(str(v) for v in value)
         return str(value)

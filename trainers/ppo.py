@@ -439,15 +439,13 @@ def _react_actor_class() -> type:
             return actions
 
         @torch_no_grad
-        def generate(self, prompts: Sequence[str]) -> list[str]:
+        def generate(self, prompts: Sequence[str], rngs: Sequence[random.Random] | None = None) -> list[str]:
             """Samples from the full distribution at the temperature (no top-k, no top-p: the policy
             that is trained) and keeps the generated token ids, up to the end-of-turn token."""
-            import torch
-
             prompt_ids = [self._encode(p) for p in prompts]
             self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
             input_ids, attention, _ = left_pad(prompt_ids, self.tokenizer.pad_token_id, self.device)
-            torch.manual_seed(self.rng.randrange(2**31))  # generate() draws from the global generator
+            self.seed_sampling(rngs)
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, max_new_tokens=self.max_new_tokens, do_sample=True,
                 temperature=self.temperature, top_p=1.0, top_k=0, pad_token_id=self.tokenizer.pad_token_id,
@@ -995,6 +993,8 @@ def train_ppo(config: PPOConfig, *,
     import torch
     from tqdm.auto import tqdm
 
+    from sparring.agents.base import EpisodeStreams
+
     if not isinstance(config, PPOConfig):
         raise ConfigError(f"expected a PPOConfig, got {type(config).__name__}; call train_ppo(PPOConfig(...))")
     output_dir = Path(config.output_dir)
@@ -1095,7 +1095,7 @@ def train_ppo(config: PPOConfig, *,
 
             # 1. rollout: this process's share of the iteration's seeds, on every env id
             policy.model.eval()
-            actor.rng = random.Random(f"ppo/{config.seed}/{iteration}/{rank}")
+            actor.episodes = EpisodeStreams(f"ppo/{config.seed}/{iteration}/{rank}")  # draws replay on resume
             episodes: list[list[Decision]] = []
             stats = {"episodes": 0.0, "wins": 0.0, "return": 0.0, "turns": 0.0, "invalid": 0.0, "attacked": 0.0,
                      "attacked_wins": 0.0}

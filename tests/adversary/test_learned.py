@@ -266,7 +266,7 @@ def _texts(operators: Sequence[str], seeds: range, fields: Sequence[str] = ("obs
 
 
 def test_the_discriminator_beats_chance_on_held_out_texts_and_round_trips(tmp_path):
-    operators = ("typo", "char_swap", "word_insert", "distractor", "tautology", "inject", "paraphrase")
+    operators = ("typo", "char_swap", "word_insert", "distractor", "tautology", "inject", "paraphrase_plain")
     train_texts, train_labels = _texts(operators, range(0, 40))
     test_texts, test_labels = _texts(operators, range(1000, 1020))  # other tasks: texts it never saw
     disc = Discriminator(DiscriminatorConfig(hash_bits=16))

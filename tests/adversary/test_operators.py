@@ -149,7 +149,7 @@ def test_paraphrase_keeps_every_name_and_number():
     for env_id in NATIVE_IDS:
         for view, ctx, _ in TURNS[env_id]:
             names = _names(env_id, ctx)
-            for name in ("paraphrase", "paraphrase_terse"):
+            for name in ("paraphrase_plain", "paraphrase_terse"):
                 for field in ("observation", "instruction"):
                     clean = getattr(view, field)
                     new = getattr(apply_moves(view, [Move(name, field, 8)], ctx, random.Random(0), 0).view, field)

@@ -110,6 +110,30 @@ def test_sampling_with_temperature_explores_and_is_seeded(tiny):
     assert picks == again
 
 
+def test_a_sampling_agent_draws_each_episode_from_its_own_stream(tiny):
+    """An episode's sampled actions depend on the agent's seed, the task and the try, not on the
+    episodes played before it or beside it (a resumed collection replays the same episodes)."""
+    model, tokenizer = tiny
+    short = {"max_steps": 5}
+
+    def played(seeds, num_envs, samples=None, seed=3):
+        agent = ReActAgent(model, tokenizer, temperature=5.0, seed=seed)
+        log: dict[tuple[int, int], list[str]] = {}
+        run_episodes(agent, "sparring/Household-v0", seeds=seeds, num_envs=num_envs, samples=samples, env_kwargs=short,
+                     on_step=lambda r: log.setdefault((int(r.info["seed"]), r.episode), []).append(r.action))
+        return {seed: actions for (seed, _), actions in log.items()}
+
+    alone = played([7], 1)[7]
+    assert played([2, 5, 7], 1)[7] == alone  # after two other episodes
+    assert played([2, 5, 7], 3)[7] == alone  # beside two others in a vector
+    assert played([7], 1, seed=4)[7] != alone  # another agent seed, another stream
+    tries = ReActAgent(model, tokenizer, temperature=5.0, seed=3)
+    log: list[list[str]] = [[], []]
+    run_episodes(tries, "sparring/Household-v0", seeds=[7, 7], samples=[0, 1], env_kwargs=short,
+                 on_step=lambda r: log[r.episode].append(r.action))
+    assert log[0] == alone and log[1] != alone  # the task's second try draws a new stream
+
+
 def test_generate_mode_counts_unparseable_replies(tiny):
     model, tokenizer = tiny
     agent = ReActAgent(model, tokenizer, mode="generate", max_new_tokens=8)

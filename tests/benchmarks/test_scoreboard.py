@@ -10,6 +10,7 @@ from math import comb
 import numpy as np
 import pytest
 
+from sparring.benchmarks.evaluate import format_table
 from sparring.benchmarks.scoreboard import (
     attack_figures,
     bootstrap,
@@ -135,6 +136,13 @@ def test_robustness_figures_by_hand():
     assert figures["queries_per_turn"] == 0.0
     nothing_won = attack_figures(np.zeros((3, 1)), attacked_columns(np.zeros((3, 1, 2)), np.full((3, 1, 2), np.nan)))
     assert math.isnan(nothing_won["pdr"]) and math.isnan(nothing_won["asr"]) and math.isnan(nothing_won["targeted_asr"])
+    # a terminal table says n/a for an undefined figure, not "nan"
+    table = format_table([{"agent": "a", "pdr": nothing_won["pdr"], "ci": [float("nan"), float("nan")]},
+                          {"agent": "b", "pdr": figures["pdr"], "ci": [0.1, 0.4]}, {"agent": "c", "pdr": None}],
+                         [("agent", "agent"), ("pdr", "PDR"), ("ci", "95% CI")])
+    lines = table.splitlines()
+    assert "nan" not in table and lines[2].split() == ["a", "n/a", "n/a"]
+    assert lines[3].split() == ["b", "0.250", "[0.10,", "0.40]"] and lines[4].split() == ["c", "n/a"]
 
 
 BOARD_SUITE = """
