@@ -44,8 +44,9 @@ NORMALIZATIONS = ("sum", "token", "word")
 
 @functools.cache
 def _cache_argument() -> str:
-    """The name of the forward argument that takes a KV cache: ``cache`` from transformers 5.24 (which
-    deprecates ``past_key_values``), ``past_key_values`` before."""
+    """The name of the forward argument that takes a KV cache, and of the output field that returns
+    it: ``cache`` from transformers 5.24 (which deprecates ``past_key_values``), ``past_key_values``
+    before."""
     import transformers
 
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
@@ -256,7 +257,7 @@ class ReActAgent:
                          output_hidden_states=with_values, logits_to_keep=1)  # only the next-token logits
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # next-token after each prompt
         values = self.value_head(out.hidden_states[-1][:, -1, :]).squeeze(-1) if with_values else None
-        cache = out.past_key_values
+        cache = getattr(out, _cache_argument())
         prompt_width = input_ids.shape[1]
         lengths = attention.sum(dim=1)
         totals: list[torch.Tensor] = [torch.zeros(len(s)) for s in suffix_ids]
