@@ -116,22 +116,20 @@ def test_a_sampling_agent_draws_each_episode_from_its_own_stream(tiny):
     model, tokenizer = tiny
     short = {"max_steps": 5}
 
-    def played(seeds, num_envs, samples=None, seed=3):
+    def played(seeds, num_envs=1, samples=None, seed=3):
+        """Each episode's actions, in the order of ``seeds``."""
         agent = ReActAgent(model, tokenizer, temperature=5.0, seed=seed)
-        log: dict[tuple[int, int], list[str]] = {}
+        log: list[list[str]] = [[] for _ in seeds]
         run_episodes(agent, "sparring/Household-v0", seeds=seeds, num_envs=num_envs, samples=samples, env_kwargs=short,
-                     on_step=lambda r: log.setdefault((int(r.info["seed"]), r.episode), []).append(r.action))
-        return {seed: actions for (seed, _), actions in log.items()}
+                     on_step=lambda r: log[r.episode].append(r.action))
+        return log
 
-    alone = played([7], 1)[7]
-    assert played([2, 5, 7], 1)[7] == alone  # after two other episodes
-    assert played([2, 5, 7], 3)[7] == alone  # beside two others in a vector
-    assert played([7], 1, seed=4)[7] != alone  # another agent seed, another stream
-    tries = ReActAgent(model, tokenizer, temperature=5.0, seed=3)
-    log: list[list[str]] = [[], []]
-    run_episodes(tries, "sparring/Household-v0", seeds=[7, 7], samples=[0, 1], env_kwargs=short,
-                 on_step=lambda r: log[r.episode].append(r.action))
-    assert log[0] == alone and log[1] != alone  # the task's second try draws a new stream
+    alone = played([7])[0]
+    assert played([2, 5, 7])[2] == alone  # after two other episodes
+    assert played([2, 5, 7], num_envs=3)[2] == alone  # beside two others in a vector
+    assert played([7], seed=4)[0] != alone  # another agent seed, another stream
+    first, second = played([7, 7], samples=[0, 1])
+    assert first == alone and second != alone  # the task's second try draws a new stream
 
 
 def test_generate_mode_counts_unparseable_replies(tiny):
