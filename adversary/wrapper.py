@@ -46,6 +46,7 @@ from sparring.adversary.registry import resolve
 from sparring.adversary.schedule import Schedule
 from sparring.envs.splits import spec_hash
 from sparring.envs.text_env import TextEnv
+from sparring.envs.trials import find_trials
 from sparring.errors import ConfigError
 
 
@@ -89,6 +90,9 @@ class PerturbationWrapper(gym.Wrapper):
         self._remap = self.config.remap_actions
         self._label = self.config.label
         self._reset_state()
+        trials = find_trials(env)
+        if trials is not None:  # a state hijack reached on a failed trial's last step is judged before its reset
+            trials.trial_end_callbacks.append(self._judge_state_targets)
 
     @classmethod
     def factory(cls, attack: Any = "typo", **kwargs: Any) -> Callable[[gym.Env], PerturbationWrapper]:
@@ -123,11 +127,7 @@ class PerturbationWrapper(gym.Wrapper):
                     if op == executed:
                         record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
             self._pending_actions = []  # an action target is judged on the step right after it was shown
-        if self._state_targets:
-            base = self.env.unwrapped
-            for record in self._state_targets:
-                if not record["achieved"] and state_reached(base, record["target"]):
-                    record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
+        self._judge_state_targets(info)
         return self._present(obs, info, terminated or truncated, self._turn + 1), reward, terminated, truncated, info
 
     # ----------------------------------------------------------------------------------------------
@@ -167,7 +167,14 @@ class PerturbationWrapper(gym.Wrapper):
 
     def turn_records(self) -> list[dict[str, Any]]:
         """The edits of the current turn."""
-        return [r for r in self.records if r["turn"] == self._turn]
+        return self.records[self._turn_start:]
+
+    def _judge_state_targets(self, info: dict[str, Any]) -> None:
+        if self._state_targets:
+            base = self.env.unwrapped
+            for record in self._state_targets:
+                if not record["achieved"] and state_reached(base, record["target"]):
+                    record["achieved"], record["achieved_turn"] = True, info.get("step", self._turn + 1)
 
     def _reset_state(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -184,11 +191,18 @@ class PerturbationWrapper(gym.Wrapper):
         self._pending_actions: list[tuple[dict[str, Any], Any]] = []
         self._state_targets: list[dict[str, Any]] = []
         self._turn = 0
+        self._turn_start = 0  #: where the current turn's records start (turns repeat across trials)
+        self._trial = 0
         if not hasattr(self, "_ctx"):
             self._ctx: Context | None = None
 
     def _present(self, obs: str, info: dict[str, Any], done: bool, turn: int) -> str:
         turn = self._turn = info.get("step", turn)
+        self._turn_start = len(self.records)
+        trial = info.get("trial")
+        if trial is not None and trial != self._trial:  # a TrialsWrapper inside restarted the task
+            self._trial = trial
+            self.history = []
         self._raw = (obs, info)
         self._clean = self._view = None
         self.last_plan = None
@@ -210,6 +224,9 @@ class PerturbationWrapper(gym.Wrapper):
                 shown = self._view = applied.view
                 shown_obs = shown.observation
                 if applied.records:
+                    if trial is not None:
+                        for record in applied.records:
+                            record["trial"] = trial
                     self.records.extend(applied.records)
                     self.perturbed_turns += 1
                 if applied.planted:

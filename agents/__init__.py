@@ -11,27 +11,50 @@ from typing import Any
 from sparring.agents.base import Agent, unbatch_infos
 from sparring.agents.baselines import OracleAgent, RandomAgent
 from sparring.agents.rollout import EpisodeResult, StepRecord, run_episodes
-from sparring.errors import UnknownNameError
+from sparring.errors import ConfigError, UnknownNameError
 
 #: agent names for ``make_agent`` and ``sparring eval --agent``
-AGENTS = ("random", "oracle", "react", "react-fewshot")
+AGENTS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion")
 
 
 def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | None = None, **kwargs: Any) -> Agent:
     """An agent by name. ``react`` and ``react-fewshot`` load ``model`` (a zoo name, a checkpoint or
     model directory, or a hub id) and take :class:`~sparring.agents.react.ReActAgent`'s options
-    (``mode``, ``normalization``, ``temperature``, ``window``...)."""
+    (``mode``, ``normalization``, ``temperature``, ``window``...) and ``dtype`` (a name in
+    :data:`~sparring.agents.zoo.DTYPES`; ``auto``: bf16 where native); ``oracle`` takes ``thoughts=True`` to
+    explain each command (see :class:`~sparring.agents.baselines.OracleAgent`). ``react-memory`` also
+    takes ``memory`` (trajectory files; required), ``retriever`` and ``k``
+    (:class:`~sparring.agents.memory.MemoryAgent`); ``react-reflexion`` takes ``trials``,
+    ``reflection`` and ``max_reflections`` (:class:`~sparring.agents.reflexion.ReflexionAgent`)."""
     if name == "random":
         return RandomAgent(seed=seed)
     if name == "oracle":
-        return OracleAgent()
+        return OracleAgent(thoughts=bool(kwargs.get("thoughts", False)))
     if name in ("react", "react-fewshot"):
         from sparring.agents.react import ReActAgent
-        from sparring.agents.zoo import load_agent_model
+        from sparring.agents.zoo import load_agent_model, resolve_dtype
 
-        policy = load_agent_model(model, device=device, seed=0)
+        dtype = resolve_dtype(kwargs.pop("dtype", None), device)
+        policy = load_agent_model(model, device=device, seed=0, dtype=dtype)
         return ReActAgent(policy.model, policy.tokenizer, value_head=policy.value_head, seed=seed,
                           few_shot=name == "react-fewshot", **kwargs)
+    if name in ("react-memory", "react-reflexion"):
+        from sparring.agents.zoo import load_agent_model, resolve_dtype
+
+        if name == "react-memory":
+            from sparring.agents.memory import MemoryAgent as agent_class
+            from sparring.agents.memory import as_memories
+
+            if kwargs.get("memory") is None:
+                raise ConfigError("agent react-memory needs memory: trajectory files whose won episodes it retrieves "
+                                  "as examples (e.g. `sparring collect --agent oracle --env ENV --out expert.jsonl`, "
+                                  "then --memory expert.jsonl)")
+            kwargs["memory"] = as_memories(kwargs["memory"])  # a bad file fails before the model loads
+        else:
+            from sparring.agents.reflexion import ReflexionAgent as agent_class
+        dtype = resolve_dtype(kwargs.pop("dtype", None), device)
+        policy = load_agent_model(model, device=device, seed=0, dtype=dtype)
+        return agent_class(policy.model, policy.tokenizer, value_head=policy.value_head, seed=seed, **kwargs)
     raise UnknownNameError("agent", name, AGENTS)
 
 

@@ -45,12 +45,19 @@ class OracleAgent:
     processes) cannot reach, so the oracle keeps a replica of each env: it rebuilds the task from
     ``info["task"]`` when an episode starts and replays its own commands on it. Envs are
     deterministic, so the replica's state is the env's state.
+
+    With ``thoughts=True`` it also explains each command (the env's ``expert_thought()``, taken on the
+    replica before the command is played), and :meth:`thought` returns it, so collected expert
+    trajectories carry ``Thought: ... / Action: ...`` demonstrations for generate-mode SFT. Without it
+    the oracle writes no thoughts (and spends nothing on them).
     """
 
     name = "oracle"
 
-    def __init__(self) -> None:
+    def __init__(self, thoughts: bool = False) -> None:
+        self.thoughts = bool(thoughts)
         self._replicas: dict[int, Any] = {}
+        self._thoughts: dict[int, str] = {}
 
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         actions = []
@@ -60,9 +67,15 @@ class OracleAgent:
                 continue
             replica = self._replica(i, info)
             action = replica.expert_action()
+            if self.thoughts:
+                self._thoughts[i] = replica.expert_thought()
             replica.step(action)
             actions.append(action)
         return actions
+
+    def thought(self, slot: int) -> str:
+        """The reason for the last command chosen for env ``slot`` ("" without ``thoughts=True``)."""
+        return self._thoughts.get(slot, "") if self.thoughts else ""
 
     def _replica(self, i: int, info: Mapping[str, Any]) -> Any:
         replica = self._replicas.get(i)

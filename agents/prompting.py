@@ -1,9 +1,10 @@
 """ReAct prompts: the messages an LLM agent sees, and tolerant parsing of what it writes back.
 
 A prompt is a chat: a system message (the Thought / Action format and the env family's command
-syntax, optionally a worked example), then one user message per observation and one assistant
-message per earlier turn, for a window of the last ``k`` turns. The task instruction opens the
-first user message. The last user message can list the admissible actions.
+syntax, optionally a worked example or retrieved examples, and reflections on earlier failed
+tries), then one user message per observation and one assistant message per earlier turn, for a
+window of the last ``k`` turns. The task instruction opens the first user message. The last user
+message can list the admissible actions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SYSTEM_SCORED = (
     "answer with one line \"Action: <one command>\". Commands look like: {syntax}."
 )
 ACTION_PREFIX = "Action:"
+REFLECTIONS_HEADER = "Lessons from your earlier tries at this task, which failed:"
 
 
 @dataclasses.dataclass
@@ -49,16 +51,27 @@ def build_messages(
     admissible: Sequence[str] | None,
     window: int = 4,
     with_thought: bool = True,
-    example: Sequence[Turn] | None = None,
+    example: Sequence[Turn] | str | None = None,
+    reflections: Sequence[str] = (),
 ) -> list[dict[str, str]]:
-    """The chat messages for the next action (ending with a user message)."""
+    """The chat messages for the next action (ending with a user message).
+
+    ``example`` is a worked example (turns, shown in full) or a block of text written already (the
+    compact examples a memory agent retrieves); ``reflections`` are notes on earlier failed tries at
+    the same task (Reflexion). Both go into the system message, which stays the same for a whole
+    episode (a prefix the agent's KV cache keeps)."""
     system = (SYSTEM if with_thought else SYSTEM_SCORED).format(family=family, syntax="; ".join(syntax))
-    if example:
+    if isinstance(example, str):
+        if example.strip():
+            system += "\n" + example.strip()
+    elif example:
         lines = ["", "Example of a finished task:"]
         for turn in example:
             lines.append(f"Observation: {turn.observation}")
             lines.append(assistant_text(turn.action, turn.thought, with_thought=with_thought))
         system += "\n".join(lines)
+    if reflections:
+        system += "\n" + REFLECTIONS_HEADER + "".join(f"\n- {note}" for note in reflections)
     messages = [{"role": "system", "content": system}]
     shown = list(history)[-window:] if window > 0 else []
     skipped = len(history) - len(shown)

@@ -82,6 +82,7 @@ class ReActAgent:
         few_shot: bool = False,
         value_head: Any = None,
         score_chunk: int = 64,
+        prefix_cache: bool | None = None,
         seed: int = 0,
         name: str | None = None,
     ) -> None:
@@ -98,10 +99,16 @@ class ReActAgent:
         self.window, self.show_admissible = window, show_admissible
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.few_shot, self.value_head, self.score_chunk = few_shot, value_head, score_chunk
+        #: keep each env slot's prompt KV cache and reuse its longest common token prefix next turn
+        #: (None: on when the model runs on the CPU, where rows gain nothing from being batched)
+        self.prefix_cache = prefix_cache
+        self._prefix: dict[Any, tuple[list[int], Any]] = {}
         self.name = name or ("react-fewshot" if few_shot else "react")
         self.rng = random.Random(seed)  #: draws for calls outside an episode (``score`` called directly)
         self.episodes = EpisodeStreams(seed)  #: one stream per episode played through ``act``
-        self.stats = {"actions": 0, "unparseable": 0, "prompt_tokens": 0}
+        #: prompt_tokens: tokens of every prompt; forward_tokens: those the model actually ran (the rest
+        #: came from the prefix cache)
+        self.stats = {"actions": 0, "unparseable": 0, "prompt_tokens": 0, "forward_tokens": 0}
         self.last: list[Scored | None] = []
         self._slots: dict[int, dict[str, Any]] = {}
         self._examples: dict[str, list[Turn]] = {}
@@ -123,7 +130,7 @@ class ReActAgent:
         prompts = [self.prompt(i, observations[i], infos[i]) for i in active]
         if self.mode == "score":
             candidate_lists = [list(infos[i]["admissible_actions"]) or ["look"] for i in active]
-            scored = self.score(prompts, candidate_lists, rngs=[self._slots[i]["rng"] for i in active])
+            scored = self.score(prompts, candidate_lists, rngs=[self._slots[i]["rng"] for i in active], keys=active)
             for slot, result in zip(active, scored, strict=True):
                 self.last[slot] = result
                 self._record(slot, result.candidates[result.chosen], "")
@@ -147,22 +154,41 @@ class ReActAgent:
         if info["step"] == 0 or state is None:
             state = {"history": [], "pending": None, "family": info["family"], "rng": self.episodes.new(info)}
             self._slots[slot] = state
+            state["example"] = self.episode_example(slot, observation, info)
+            state["reflections"] = list(self.episode_reflections(slot, info))
         elif state["pending"] is not None:
             state["history"].append(state["pending"])
         state["observation"] = observation
         messages = self.messages(info["family"], info["instruction"], state["history"], observation,
-                                 info["admissible_actions"] if self.show_admissible else None)
+                                 info["admissible_actions"] if self.show_admissible else None,
+                                 example=state.get("example"), reflections=state.get("reflections", ()))
         return self.render(messages)
 
     def messages(self, family: str, instruction: str, history: Sequence[Turn], observation: str,
-                 admissible: Sequence[str] | None) -> list[dict[str, str]]:
+                 admissible: Sequence[str] | None, *, example: Sequence[Turn] | str | None = None,
+                 reflections: Sequence[str] = ()) -> list[dict[str, str]]:
+        """The chat messages of one turn; ``example`` (default: the family's worked example when the
+        agent is few-shot) and ``reflections`` are the episode's (see :meth:`episode_example`)."""
         from sparring.envs.registration import family_class
 
+        if example is None and self.few_shot:
+            example = self._example(family)
         return build_messages(
             family=family, syntax=family_class(family).syntax, instruction=instruction, history=history,
             observation=observation, admissible=admissible, window=self.window,
-            with_thought=self.mode == "generate", example=self._example(family) if self.few_shot else None,
+            with_thought=self.mode == "generate", example=example, reflections=reflections,
         )
+
+    def episode_example(self, slot: int, observation: str, info: Mapping[str, Any]) -> Sequence[Turn] | str | None:
+        """The example shown for the whole episode that ``observation`` and ``info`` start on env
+        ``slot``: None here (a few-shot agent shows its family's worked example); a memory agent
+        retrieves one per episode."""
+        return None
+
+    def episode_reflections(self, slot: int, info: Mapping[str, Any]) -> Sequence[str]:
+        """Notes on earlier failed tries at the task an episode (a trial) starts: none here; a
+        Reflexion agent writes them."""
+        return ()
 
     def render(self, messages: list[dict[str, str]]) -> str:
         if self.tokenizer.chat_template:
@@ -214,13 +240,16 @@ class ReActAgent:
         return total
 
     def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
-              rngs: Sequence[random.Random] | None = None) -> list[Scored]:
+              rngs: Sequence[random.Random] | None = None, keys: Sequence[Any] | None = None) -> list[Scored]:
         """Scores each prompt's candidates (prefix-cached) and picks one per prompt; a sampling
-        agent draws prompt ``b``'s pick from ``rngs[b]`` (each episode's stream), else from ``self.rng``."""
+        agent draws prompt ``b``'s pick from ``rngs[b]`` (each episode's stream), else from ``self.rng``.
+        ``keys`` name whose prompts these are (the env slots): with the prefix cache on, each key's
+        KV cache is kept for its next prompt."""
         prompt_ids = [self._encode(p) for p in prompts]
         self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
         suffixes = [[self._suffix_ids(c) for c in cands] for cands in candidates]
-        logprobs, values = self.candidate_logprobs(prompt_ids, suffixes, with_values=self.value_head is not None)
+        logprobs, values = self.candidate_logprobs(prompt_ids, suffixes, with_values=self.value_head is not None,
+                                                   keys=keys)
         results = []
         for b, cands in enumerate(candidates):
             totals = [float(t) for t in logprobs[b]]
@@ -236,10 +265,17 @@ class ReActAgent:
         weights = [math.exp((s - top) / self.temperature) for s in scores]
         return rng.choices(range(len(scores)), weights=weights)[0]
 
+    def uses_prefix_cache(self) -> bool:
+        return self.device.type == "cpu" if self.prefix_cache is None else bool(self.prefix_cache)
+
+    def clear_prefix_cache(self) -> None:
+        """Forgets the kept KV caches: call it after the weights change (a trainer's update)."""
+        self._prefix.clear()
+
     @torch.no_grad()
     def candidate_logprobs(
         self, prompt_ids: Sequence[Sequence[int]], suffix_ids: Sequence[Sequence[Sequence[int]]], *,
-        with_values: bool = False,
+        with_values: bool = False, keys: Sequence[Any] | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Total log-probability of every suffix after its prompt, and the value head's estimate on each
         prompt's last token when asked.
@@ -250,8 +286,16 @@ class ReActAgent:
         of the same candidate only, and position ids that restart after the prompt for each
         candidate. No copy of the cache is made; rows longer than ``score_chunk`` candidates' worth
         of tokens are split into several passes, cropping the cache back to the prompt in between.
+
+        With ``keys`` and the prefix cache on, prompts run one at a time instead, each on the KV
+        cache kept for its key: only the tokens after the longest common prefix with that key's
+        last prompt are run (an episode's next prompt repeats most of the last one), then the cache
+        is cropped back to the prompt and kept.
         """
+        if keys is not None and self.uses_prefix_cache():
+            return self._candidate_logprobs_cached(prompt_ids, suffix_ids, with_values=with_values, keys=keys)
         device = self.device
+        self.stats["forward_tokens"] += sum(len(p) for p in prompt_ids)
         input_ids, attention, positions = left_pad(prompt_ids, self.tokenizer.pad_token_id, device)
         out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
                          output_hidden_states=with_values, logits_to_keep=1)  # only the next-token logits
@@ -266,9 +310,45 @@ class ReActAgent:
             passes = [rows[: self.score_chunk] for rows in todo]
             todo = [rows[self.score_chunk:] for rows in todo]
             self._score_pass(cache, first, attention, lengths, suffix_ids, passes, totals)
-            grown = cache.get_seq_length() - prompt_width
-            if grown > 0:
-                cache.crop(-grown)  # a negative count removes that many tokens, in every transformers version
+            crop_cache(cache, prompt_width)
+        return totals, values
+
+    def _candidate_logprobs_cached(
+        self, prompt_ids: Sequence[Sequence[int]], suffix_ids: Sequence[Sequence[Sequence[int]]], *,
+        with_values: bool, keys: Sequence[Any],
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        device = self.device
+        totals: list[torch.Tensor] = [torch.zeros(len(s)) for s in suffix_ids]
+        values = torch.zeros(len(prompt_ids), device=device) if with_values else None
+        for b, (ids, key) in enumerate(zip(prompt_ids, keys, strict=True)):
+            ids = list(ids)
+            kept = self._prefix.pop(key, None)
+            reuse = 0
+            if kept is not None:
+                reuse = min(common_prefix(kept[0], ids), len(ids) - 1)  # run at least the last token
+            cache = None
+            if reuse > 0:
+                cache = kept[1]
+                crop_cache(cache, reuse)
+            self.stats["forward_tokens"] += len(ids) - reuse
+            fresh = torch.tensor([ids[reuse:]], dtype=torch.long, device=device)
+            out = self.model(input_ids=fresh, position_ids=torch.arange(reuse, len(ids), device=device)[None],
+                             use_cache=True, output_hidden_states=with_values, logits_to_keep=1,
+                             **({_cache_argument(): cache} if cache is not None else {}))
+            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+            if values is not None:
+                values[b] = self.value_head(out.hidden_states[-1][:, -1, :]).squeeze(-1)[0]
+            cache = getattr(out, _cache_argument())
+            attention = torch.ones((1, len(ids)), dtype=torch.long, device=device)
+            lengths = torch.tensor([len(ids)], device=device)
+            todo = list(range(len(suffix_ids[b])))
+            row_totals = [totals[b]]
+            while todo:
+                self._score_pass(cache, first, attention, lengths, [suffix_ids[b]], [todo[: self.score_chunk]],
+                                 row_totals)
+                todo = todo[self.score_chunk:]
+                crop_cache(cache, len(ids))
+            self._prefix[key] = (ids, cache)
         return totals, values
 
     def _score_pass(self, cache: Any, first: torch.Tensor, attention: torch.Tensor, lengths: torch.Tensor,
@@ -346,13 +426,15 @@ class ReActAgent:
         torch.manual_seed(random.Random("/".join(map(str, draws))).randrange(2**31))
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], rngs: Sequence[random.Random] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], rngs: Sequence[random.Random] | None = None, *,
+                 max_new_tokens: int | None = None, greedy: bool = False) -> list[str]:
         """The model's replies to a batch of prompts (left-padded, stopping at end of turn); a
-        sampling agent seeds the draw from ``rngs`` (one stream per prompt), else from ``self.rng``."""
+        sampling agent seeds the draw from ``rngs`` (one stream per prompt), else from ``self.rng``.
+        ``max_new_tokens`` (default the agent's) and ``greedy`` override the agent's settings."""
         prompt_ids = [self._encode(p) for p in prompts]
         self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
         input_ids, attention, _ = left_pad(prompt_ids, self.tokenizer.pad_token_id, self.device)
-        sample = self.temperature > 0
+        sample = self.temperature > 0 and not greedy
         kwargs: dict[str, Any] = {"do_sample": sample}
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
@@ -360,10 +442,28 @@ class ReActAgent:
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         out = self.model.generate(
-            input_ids=input_ids, attention_mask=attention, max_new_tokens=self.max_new_tokens,
+            input_ids=input_ids, attention_mask=attention,
+            max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs,
         )
         return self.tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
+
+
+def crop_cache(cache: Any, length: int) -> None:
+    """Cuts a KV cache back to its first ``length`` tokens (a negative count removes that many tokens
+    in every transformers version; newer ones refuse a positive length)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
 
 
 def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, ...]:

@@ -41,6 +41,7 @@ class EpisodeResult:
     episode_return: float
     invalid_actions: int
     truncated: bool
+    trials: int = 1  #: tries the agent took at the task (see :class:`~sparring.envs.trials.TrialsWrapper`)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,6 +78,7 @@ def run_episodes(
     on_step: Callable[[StepRecord], None] | None = None,
     samples: Sequence[int] | None = None,
     wrappers: Sequence[Callable[[Any], Any]] | None = None,
+    trials: int | None = None,
 ) -> list[EpisodeResult]:
     """Plays ``agent`` on ``env_id`` for the given seeds (default ``range(episodes)``) or pinned tasks.
 
@@ -84,6 +86,9 @@ def run_episodes(
     sees it as ``info["sample"]``, so a sampling agent draws the same stream for a task's n-th try
     whatever else it has played (a resumed collection replays nothing). ``wrappers`` wrap each env
     of the vector (e.g. ``PerturbationWrapper.factory(...)``: the agent plays under attack).
+    ``trials`` (default: the agent's ``trials`` attribute, else 1) above 1 gives the agent that many
+    tries at each task (:class:`~sparring.envs.trials.TrialsWrapper`, innermost, so an attack
+    perturbs every trial); an episode's steps, return and invalid actions then add up its trials.
     Returns one result per episode, in the order of the list.
     """
     plan: list[tuple[int, Any]] = _plan(episodes, seeds, tasks)
@@ -91,6 +96,7 @@ def run_episodes(
         return []
     if samples is not None and len(samples) != len(plan):
         raise ConfigError(f"expected one sample number per episode ({len(plan)}), got {len(samples)}")
+    wrappers = [*with_trials(agent, trials), *(wrappers or [])]
     n = min(num_envs, len(plan))
     envs = make_vec(
         env_id,
@@ -155,6 +161,17 @@ def run_episodes(
     return [r for r in results if r is not None]
 
 
+def with_trials(agent: Any, trials: int | None = None) -> list[Callable[[Any], Any]]:
+    """The wrappers that give ``agent`` its tries at each task: ``[TrialsWrapper.factory(K)]`` when
+    ``trials`` (default: the agent's ``trials`` attribute, else 1) is above 1, else none."""
+    from sparring.envs.trials import TrialsWrapper
+
+    count = getattr(agent, "trials", 1) if trials is None else trials
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"trials must be a positive integer (tries per task), got {count!r}")
+    return [TrialsWrapper.factory(count)] if count > 1 else []
+
+
 def _plan(episodes: int | None, seeds: Sequence[int] | None, tasks: Sequence[Any] | None) -> list[tuple[int, Any]]:
     if tasks is not None:
         if seeds is not None:
@@ -197,9 +214,10 @@ def _result(env_id: str, info: Mapping[str, Any], episode_return: float, truncat
         lost=bool(info["lost"]),
         score=float(info["score"]),
         max_score=float(info["max_score"]),
-        steps=int(info["step"]),
+        steps=int(info.get("total_steps", info["step"])),  # all trials, under a TrialsWrapper
         episode_return=episode_return,
-        invalid_actions=int(info["num_invalid"]),
+        invalid_actions=int(info.get("total_invalid", info["num_invalid"])),
         truncated=truncated,
+        trials=int(info.get("trial", 0)) + 1,
     )
 

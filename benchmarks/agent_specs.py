@@ -2,16 +2,30 @@
 its weights are (a fingerprint, so cached results never outlive a retrained checkpoint), and how a
 worker process builds it.
 
-An agent spec is a kind (``random``, ``oracle``, ``react``, ``react-fewshot``), for the ReAct kinds a
-model (a zoo name, a sparring checkpoint, a model or peft adapter directory, a hub id) and the
-ReAct agent's options (``mode``, ``normalization``, ``temperature``...). Suites declare them as
-tables::
+An agent spec is a kind (``random``, ``oracle``, ``react``, ``react-fewshot``, ``react-memory``,
+``react-reflexion``), for the ReAct kinds a model (a zoo name, a sparring checkpoint, a model or
+peft adapter directory, a hub id) and the ReAct agent's options (``mode``, ``normalization``,
+``temperature``...), plus a kind's own (:data:`KIND_OPTIONS`: a memory agent's trajectory files,
+a Reflexion agent's trials). Suites declare them as tables::
 
     [agents.react-tiny]
     kind = "react"
     model = "tiny"
     mode = "score"
     normalization = "token"
+
+    [agents.memory]
+    kind = "react-memory"
+    memory = "data/expert.jsonl"      # or a glob, or a list of them (relative to the working directory)
+    retriever = "bm25"
+    k = 2
+
+    [agents.reflexion]
+    kind = "react-reflexion"
+    trials = 3                        # success within 3 tries with the env's feedback: shown in results
+
+A memory agent's fingerprint covers its memory files' contents, so a changed memory re-evaluates its
+cached cells.
 
 and the command line names them as ``NAME`` (an agent of the suite, or a kind with its defaults)
 or ``[LABEL=]KIND_OR_NAME,key=value,...`` (``ppo=react,model=runs/ppo/final,mode=score``).
@@ -36,8 +50,10 @@ from typing import Any
 from sparring.errors import ConfigError, SparringError, UnknownNameError
 
 #: agent kinds (the names ``sparring.agents.make_agent`` knows)
-KINDS = ("random", "oracle", "react", "react-fewshot")
-MODEL_KINDS = ("react", "react-fewshot")
+KINDS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion")
+MODEL_KINDS = ("react", "react-fewshot", "react-memory", "react-reflexion")
+#: tries at each task a Reflexion agent gets when its spec does not say
+DEFAULT_TRIALS = 3
 #: ReAct options a spec may set: name -> (check, what it must be)
 REACT_OPTIONS: dict[str, tuple[Any, str]] = {
     "mode": (lambda v: v in ("score", "generate"), "'score' or 'generate'"),
@@ -48,6 +64,30 @@ REACT_OPTIONS: dict[str, tuple[Any, str]] = {
     "show_admissible": (lambda v: isinstance(v, bool), "true or false"),
     "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "score_chunk": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (candidates per scoring forward)"),
+    "prefix_cache": (lambda v: isinstance(v, bool), "true or false (reuse the previous turn's KV cache)"),
+    "dtype": (lambda v: v in ("auto", "float32", "bfloat16", "float16"),
+              "'auto' (bf16 where native), 'float32', 'bfloat16' or 'float16'"),
+}
+#: options of one kind on top of the ReAct options: kind -> name -> (check, what it must be)
+KIND_OPTIONS: dict[str, dict[str, tuple[Any, str]]] = {
+    "react-memory": {
+        "memory": (lambda v: _paths(v), "a trajectory file (JSON Lines from `sparring collect`), a glob pattern, or "
+                                        "a non-empty list of them"),
+        "retriever": (lambda v: v in ("bm25", "embedding"), "'bm25' or 'embedding'"),
+        "k": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (examples retrieved per episode)"),
+        "max_example_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (tokens of the examples)"),
+    },
+    "react-reflexion": {
+        "trials": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (tries at each task)"),
+        "reflection": (lambda v: v in ("model", "summary"), "'model' or 'summary'"),
+        "max_reflections": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (lessons shown)"),
+        "reflection_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (new tokens of a lesson)"),
+    },
+}
+#: options a kind cannot do without, and what to tell a user who left one out
+REQUIRED_OPTIONS: dict[str, dict[str, str]] = {
+    "react-memory": {"memory": "trajectory files whose won episodes it retrieves as examples, e.g. memory = "
+                               "\"expert.jsonl\" (from `sparring collect --agent oracle --out expert.jsonl`)"},
 }
 #: keys of an agent table besides the ReAct options
 SPEC_KEYS = ("kind", "model", "device")
@@ -62,14 +102,27 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _paths(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def options_of(kind: str) -> dict[str, tuple[Any, str]]:
+    """The options an agent of ``kind`` takes (none for the baselines)."""
+    if kind not in MODEL_KINDS:
+        return {}
+    return {**REACT_OPTIONS, **KIND_OPTIONS.get(kind, {})}
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentSpec:
     """One agent of a leaderboard."""
 
     name: str  #: the label in tables and plots
-    kind: str  #: random | oracle | react | react-fewshot
+    kind: str  #: random | oracle | react | react-fewshot | react-memory | react-reflexion
     model: str | None = None  #: ReAct kinds: zoo name, checkpoint or model directory, hub id
-    options: tuple[tuple[str, Any], ...] = ()  #: ReAct options, sorted by name
+    options: tuple[tuple[str, Any], ...] = ()  #: ReAct options (and the kind's own), sorted by name
     device: str | None = None  #: torch device of a model agent (default: cpu)
     fingerprint: str = ""  #: what the weights are; filled in by :func:`with_fingerprint`
 
@@ -85,17 +138,23 @@ class AgentSpec:
             if not isinstance(self.model, str) or not self.model.strip():
                 raise ConfigError(f"agent {self.name!r}: model must be a zoo name, a directory or a hub id, "
                                   f"got {self.model!r}")
+            known = options_of(self.kind)
             for key, value in options.items():
-                if key not in REACT_OPTIONS:
-                    raise UnknownNameError(f"option of agent {self.name!r}", key, [*REACT_OPTIONS, *SPEC_KEYS])
-                check, expected = REACT_OPTIONS[key]
+                if key not in known:
+                    raise UnknownNameError(f"option of agent {self.name!r} ({self.kind})", key, [*known, *SPEC_KEYS])
+                check, expected = known[key]
                 if not check(value):
                     raise ConfigError(f"agent {self.name!r}: {key} must be {expected}, got {value!r}")
+                if isinstance(value, list):
+                    options[key] = tuple(value)  # a spec is hashable
+            for key, what in REQUIRED_OPTIONS.get(self.kind, {}).items():
+                if key not in options:
+                    raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which needs {key}: {what}")
         else:
             if self.model is not None or options:
                 given = ["model"] * (self.model is not None) + sorted(options)
                 raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which takes no model or options; "
-                                  f"got {', '.join(given)} (only react and react-fewshot agents do)")
+                                  f"got {', '.join(given)} (only the react kinds do: {', '.join(MODEL_KINDS)})")
             if self.device is not None:
                 raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which runs on no device; "
                                   f"drop device = {self.device!r}")
@@ -108,17 +167,28 @@ class AgentSpec:
     def uses_model(self) -> bool:
         return self.kind in MODEL_KINDS
 
+    @property
+    def trials(self) -> int:
+        """Tries the agent gets at each task (1 but for a Reflexion agent): success within K trials,
+        with the env's feedback in between, is another protocol than one try."""
+        if self.kind != "react-reflexion":
+            return 1
+        return int(dict(self.options).get("trials", DEFAULT_TRIALS))
+
+    def _protocol(self) -> dict[str, Any]:
+        return {"trials": self.trials} if self.trials > 1 else {}
+
     def identity(self) -> dict[str, Any]:
         """What decides the agent's behaviour (its name does not): part of every cell's cache key."""
         if self.uses_model and not self.fingerprint:
             raise SparringError(f"agent {self.name!r} has no fingerprint yet; call with_fingerprint first")
         return {"kind": self.kind, "model": self.model, "fingerprint": self.fingerprint or None,
-                "options": dict(self.options), "device": self.device}
+                "options": dict(self.options), "device": self.device, **self._protocol()}
 
     def declaration(self) -> dict[str, Any]:
         """The spec as declared (no fingerprint: a suite's agents are fingerprinted only when they run)."""
         return {"name": self.name, "kind": self.kind, "model": self.model, "options": dict(self.options),
-                "device": self.device}
+                "device": self.device, **self._protocol()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.identity()}
@@ -141,8 +211,9 @@ def spec_from_table(name: str, table: Mapping[str, Any]) -> AgentSpec:
         raise ConfigError(f"agents.{name}.kind must be a string, one of {', '.join(KINDS)}; got {kind!r}")
     model, device = data.pop("model", None), data.pop("device", None)
     if kind not in MODEL_KINDS:
+        every = {key for table in (REACT_OPTIONS, *KIND_OPTIONS.values()) for key in table}
         for key in data:
-            if key not in REACT_OPTIONS:
+            if key not in every:
                 raise UnknownNameError(f"setting of agents.{name}", key, SPEC_KEYS)
     return AgentSpec(name=name, kind=kind, model=model, options=tuple(data.items()), device=device)
 
@@ -168,7 +239,7 @@ def parse_agent(text: str, known: Mapping[str, AgentSpec] | None = None) -> Agen
     label, sep, base = head.partition("=")
     if not sep:
         label, base = "", head
-    elif label in REACT_OPTIONS or label in SPEC_KEYS:
+    elif label in REACT_OPTIONS or label in SPEC_KEYS or any(label in table for table in KIND_OPTIONS.values()):
         raise ConfigError(f"agent spec {text!r} starts with an option; start with the agent kind or the name of a "
                           f"suite agent, e.g. 'react,{head}'")
     options: dict[str, Any] = {}
@@ -305,12 +376,31 @@ def _zoo() -> tuple[str, ...]:
     return ZOO
 
 
+def memory_fingerprint(memory: str | list[str] | tuple[str, ...]) -> str:
+    """A digest of a memory agent's trajectory files: every file's content, in the order the
+    ``memory`` option gives them (a glob's matches sorted). A missing file is an error."""
+    from sparring.agents.memory import memory_files
+
+    sha = hashlib.sha256()
+    for file in memory_files(list(memory) if isinstance(memory, (list, tuple)) else memory):
+        with file.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                sha.update(block)
+        sha.update(b"\0")
+    return "memory:" + sha.hexdigest()
+
+
 def with_fingerprint(spec: AgentSpec) -> AgentSpec:
-    """The spec with its model's fingerprint (baselines have none: their code is their identity)."""
+    """The spec with its model's fingerprint (baselines have none: their code is their identity);
+    a memory agent's also covers its memory files."""
     if not spec.uses_model:
         return spec
     try:
-        return dataclasses.replace(spec, fingerprint=model_fingerprint(spec.model))
+        fingerprint = model_fingerprint(spec.model)
+        memory = dict(spec.options).get("memory")
+        if memory is not None:
+            fingerprint += "+" + memory_fingerprint(memory)
+        return dataclasses.replace(spec, fingerprint=fingerprint)
     except SparringError as exc:
         exc.args = (f"agent {spec.name!r}: {exc}",)
         raise
@@ -320,7 +410,9 @@ def with_fingerprint(spec: AgentSpec) -> AgentSpec:
 # Building agents (in the process that plays them)
 # --------------------------------------------------------------------------------------------------
 #: models loaded in this process: (model, fingerprint, device) -> AgentModel
-_POLICIES: dict[tuple[str, str, str | None], Any] = {}
+_POLICIES: dict[tuple[str, str, str | None, str | None], Any] = {}
+#: memories read in this process: (memory option, fingerprint) -> won episodes
+_MEMORIES: dict[tuple[str, str], Any] = {}
 
 
 def build_agent(spec: AgentSpec, seed: int) -> Any:
@@ -332,14 +424,31 @@ def build_agent(spec: AgentSpec, seed: int) -> Any:
     if spec.kind == "oracle":
         return OracleAgent()
     from sparring.agents.react import ReActAgent
-    from sparring.agents.zoo import load_agent_model
+    from sparring.agents.zoo import load_agent_model, resolve_dtype
 
-    key = (spec.model, spec.fingerprint, spec.device)
+    model_print = spec.fingerprint.split("+memory:")[0]  # one load of a model whatever memory goes with it
+    options = dict(spec.options)
+    dtype = options.pop("dtype", None)
+    key = (spec.model, model_print, spec.device, dtype)
     if key not in _POLICIES:
-        _POLICIES[key] = load_agent_model(spec.model, device=spec.device, seed=0)
+        _POLICIES[key] = load_agent_model(spec.model, device=spec.device, seed=0,
+                                          dtype=resolve_dtype(dtype, spec.device))
     policy = _POLICIES[key]
-    return ReActAgent(policy.model, policy.tokenizer, value_head=policy.value_head, seed=seed,
-                      few_shot=spec.kind == "react-fewshot", name=spec.name, **dict(spec.options))
+    common = {"value_head": policy.value_head, "seed": seed, "name": spec.name}
+    if spec.kind == "react-memory":
+        from sparring.agents.memory import MemoryAgent, load_memories
+
+        paths = list(options["memory"]) if isinstance(options["memory"], tuple) else options["memory"]
+        memory_key = (json.dumps(paths), spec.fingerprint)
+        if memory_key not in _MEMORIES:  # read once per process; each agent keeps its own copy
+            _MEMORIES[memory_key] = load_memories(paths)
+        options["memory"] = _MEMORIES[memory_key]
+        return MemoryAgent(policy.model, policy.tokenizer, **common, **options)
+    if spec.kind == "react-reflexion":
+        from sparring.agents.reflexion import ReflexionAgent
+
+        return ReflexionAgent(policy.model, policy.tokenizer, **common, **{"trials": spec.trials, **options})
+    return ReActAgent(policy.model, policy.tokenizer, few_shot=spec.kind == "react-fewshot", **common, **options)
 
 
 def loaded_models() -> int:
@@ -352,6 +461,6 @@ def environment_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-__all__ = ["KINDS", "MODEL_KINDS", "REACT_OPTIONS", "AgentSpec", "build_agent", "environment_threads",
-           "loaded_models", "model_fingerprint", "parse_agent", "select_agents", "spec_from_table",
-           "with_fingerprint"]
+__all__ = ["DEFAULT_TRIALS", "KINDS", "KIND_OPTIONS", "MODEL_KINDS", "REACT_OPTIONS", "AgentSpec", "build_agent",
+           "environment_threads", "loaded_models", "memory_fingerprint", "model_fingerprint", "options_of", "parse_agent",
+           "select_agents", "spec_from_table", "with_fingerprint"]

@@ -13,6 +13,11 @@ A clean cell plays :func:`~sparring.agents.rollout.run_episodes` (success, retur
 actions); an attacked cell plays the adversary's :func:`~sparring.adversary.play.play` once per
 perturbation sample (success, hijacks, edit fractions, validity, queries). Every pass gets a fresh
 agent seeded by the evaluation seed.
+
+An agent given several tries at each task (``react-reflexion``: its spec's ``trials``) plays every
+episode of its cells, clean and attacked, through a
+:class:`~sparring.envs.trials.TrialsWrapper` (under the attack); the cell's result records
+``trials`` and each episode the trials it took.
 """
 
 from __future__ import annotations
@@ -93,9 +98,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             logs = play_attack(lambda s=eval_seed: build_agent(cell.agent, s), cell.attack, cell.env_id,
                                cell.task_seeds, split=cell.split, env_kwargs=kwargs, num_envs=cell.num_envs,
                                sample=sample)
-            episodes += [_attacked_record(log, eval_seed, sample) for log in logs]
+            episodes += [_attacked_record(log, eval_seed, sample, cell.agent.trials > 1) for log in logs]
     return {"key": cell.key, "definition": cell.definition(), "label": cell.label, "episodes": episodes,
-            "agent_stats": agent_stats, "seconds": time.perf_counter() - start,
+            "trials": cell.agent.trials, "agent_stats": agent_stats, "seconds": time.perf_counter() - start,
             "process": {"pid": os.getpid(), "models_loaded": loaded_models()}}
 
 
@@ -104,16 +109,18 @@ def _clean_pass(cell: Cell, eval_seed: int, kwargs: Mapping[str, Any], stats: di
 
     agent = build_agent(cell.agent, eval_seed)
     results = run_episodes(agent, cell.env_id, split=cell.split, seeds=cell.task_seeds, num_envs=cell.num_envs,
-                           env_kwargs=kwargs)
+                           env_kwargs=kwargs, trials=cell.agent.trials)
     for name, value in getattr(agent, "stats", {}).items():
         stats[name] = stats.get(name, 0) + int(value)
     return [{"task_seed": r.seed, "eval_seed": eval_seed, "won": r.won, "return": r.episode_return,
              "steps": r.steps, "invalid": r.invalid_actions, "truncated": r.truncated,
-             "score_share": r.score / r.max_score if r.max_score else 0.0} for r in results]
+             "score_share": r.score / r.max_score if r.max_score else 0.0,
+             **({"trials": r.trials} if cell.agent.trials > 1 else {})} for r in results]
 
 
-def _attacked_record(log: Any, eval_seed: int, sample: int) -> dict[str, Any]:
+def _attacked_record(log: Any, eval_seed: int, sample: int, trials: bool = False) -> dict[str, Any]:
     return {
+        **({"trials": log.trials} if trials else {}),
         "task_seed": log.seed, "eval_seed": eval_seed, "sample": sample, "won": log.won, "steps": log.steps,
         "hijacked": log.hijacked if log.hijacks else None, "perturbed_turns": log.perturbed_turns,
         "edit_fraction": sum(log.edit_fractions) / len(log.edit_fractions) if log.edit_fractions else None,

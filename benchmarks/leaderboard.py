@@ -154,7 +154,7 @@ def run_leaderboard(
                 "cell_seconds": sum(float(results[c.key].get("seconds", 0.0)) for c in cells),
                 "cache_dir": str(cache.directory)},
         "cells": [{"key": c.key, "agent": c.agent.name, "env_id": c.env_id, "split": c.split,
-                   "attack": c.attack.name if c.attack else None, "cached": c.key in cached,
+                   "attack": c.attack.name if c.attack else None, "trials": c.agent.trials, "cached": c.key in cached,
                    "seconds": results[c.key].get("seconds"), "agent_stats": results[c.key].get("agent_stats") or None}
                   for c in cells],
         **board,

@@ -64,6 +64,9 @@ def tables(data: Mapping[str, Any]) -> list[Table]:
     sides = [s for s in ("held_out", "train", "mixed") if any(r["attack_split"] == s for r in data["macro"])]
     ranking = [Column("rank", "rank", "int"), Column("agent", "agent"), Column("kind", "kind"),
                Column("model", "model")]
+    if any(r.get("trials", 1) > 1 for r in data["leaderboard"]):  # success within K tries is another protocol
+        ranking.append(Column("trials", "trials", "int", "tries at each task (success within that many trials, "
+                                                         "with the env's feedback after each failed one)"))
     ranking += [Column(f"success_{s}", f"SR {s}", "figure", f"success on {s}") for s in splits]
     ranking += [Column(f"gap_{r}", f"gap train-{r}", "figure", f"success on train minus success on {r}")
                 for r in ("valid", "test", "test_unseen") if any(g["split"] == r for g in data["gaps"])]

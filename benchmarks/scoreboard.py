@@ -326,7 +326,8 @@ def _leaderboard(suite: Any, agents: Sequence[Any], split_rows: Sequence[Mapping
     ranked by success on the headline split (best first)."""
     rows = []
     for agent in agents:
-        row: dict[str, Any] = {"agent": agent.name, "kind": agent.kind, "model": agent.model}
+        row: dict[str, Any] = {"agent": agent.name, "kind": agent.kind, "model": agent.model,
+                               "trials": getattr(agent, "trials", 1)}  # tries at each task (Reflexion: several)
         for r in split_rows:
             if r["agent"] == agent.name:
                 row[f"success_{r['split']}"], row[f"success_{r['split']}_ci95"] = r["success"], r["success_ci95"]

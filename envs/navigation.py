@@ -237,6 +237,9 @@ class NavigationEnv(TextEnv):
     match_unnumbered = False
 
     config: NavigationConfig
+    #: what the expert's last command works toward, for :meth:`expert_thought`: ("mission",), ("fetch",
+    #: object) or ("operate", door, verb); the innermost helper that chose the command sets it
+    _aim: tuple[str, ...] = ("mission",)
 
     # ----------------------------------------------------------------------------------------------
     # Generation
@@ -759,6 +762,7 @@ class NavigationEnv(TextEnv):
 
     def _operate(self, door: str, verb: str) -> str:
         """Moves to ``door`` (from a side the agent can reach) and then ``verb``s it."""
+        self._aim = ("operate", door, verb)
         move = self._toward(set(self._doors[door]))
         if move:
             return move
@@ -768,6 +772,7 @@ class NavigationEnv(TextEnv):
 
     def _fetch(self, obj: str) -> str:
         """Picks up ``obj`` (lying somewhere), putting down whatever the agent carries at it."""
+        self._aim = ("fetch", obj)
         # Carry the load until the object is reached: the way there may need the carried key.
         move = self._toward({self._obj_room[obj] or self._room})
         if move:
@@ -779,6 +784,7 @@ class NavigationEnv(TextEnv):
         return f"pick up the {obj}"
 
     def expert_action(self) -> str:
+        self._aim = ("mission",)
         if self._progress >= len(self._mission):
             return "look"
         goal = self._mission[self._progress]
@@ -822,6 +828,71 @@ class NavigationEnv(TextEnv):
         if target_room not in self._reachable():
             return self._toward({target_room}) or "look"
         return self._fetch(obj)
+
+    def expert_thought(self) -> str:
+        """Why the expert takes its next command: the mission's current sub-goal and the step toward
+        it, or the sub-step it needs first (the key of a locked door, hands free, a sub-goal that held
+        too early undone). Things the agent may not have seen are named as things to look for."""
+        action = self.expert_action()
+        if self._progress >= len(self._mission):
+            return "The mission is complete; I look around."
+        goal = self._mission[self._progress]
+        sub = _sub_goal_text(goal)
+        if not self._armed:
+            return f"To {sub} after the previous step, I must undo it first; I {action}."
+        aim, carrying = self._aim, self._carrying
+        if aim[0] == "fetch":
+            obj = aim[1]
+            if obj.endswith(" key") and obj not in goal[1:]:
+                need = f"I need the {obj} to unlock the {obj[:-4]} door"
+            elif goal[0] == "putnext" and obj == goal[1]:
+                need = f"I need the {obj} to put it next to the {goal[2]}"
+            else:
+                need = f"The mission asks me to {sub}"
+            if action == f"pick up the {obj}":
+                return f"{need}; I pick it up."
+            if action == f"go to the {obj}":
+                return f"{need}; I see it here, so I go to it."
+            if action.startswith("drop "):
+                return f"{need}; I {action} to free my hands."
+            return f"{need}; I {action} to look for it."
+        if aim[0] == "operate":
+            door, verb = aim[1], aim[2]
+            key = self._door_key[door]
+            if action == f"{verb} the {door}":
+                if self._door_state[door] == "locked":
+                    return f"I carry the {key} for the locked {door}; I {action}."
+                if verb == "go to":
+                    return f"The mission asks me to {sub}; I see it here, so I go to it."
+                return f"The mission asks me to {sub}; I am at it, so I do it now."
+            if carrying == key and self._door_state[door] == "locked":
+                lead = f"I carry the {key} for the locked {door}"
+            else:
+                lead = f"To {sub}, I must reach " + ("it" if door in goal else f"the {door}")
+            if action == f"go to the {door}":
+                return f"{lead}; I go to it."
+            return f"{lead}; I {action} on the way."
+        if action == "look":
+            return f"I look around to find a way to {sub}."
+        if goal[0] == "goto":
+            target = goal[1]
+            if action == f"drop the {target}":
+                return f"To go to the {target}, I must put it down first; I drop it."
+            if action == f"go to the {target}":
+                return f"The mission asks me to {sub}; I see it here, so I go to it."
+            return f"To {sub}, I {action} to look for it."
+        obj, target = goal[1], goal[2]
+        if carrying == target:
+            if action == f"drop the {target}":
+                return f"To {sub}, I put the {target} down first."
+            return f"I keep the {target}, which may open the way; I {action} to look for the {obj}."
+        if carrying == obj:
+            if action.startswith("put "):
+                return f"I carry the {obj} and I am at the {target}; I put it next to it."
+            if action == f"go to the {target}":
+                return f"I carry the {obj}; I go to the {target} to put it next to it."
+            return f"I carry the {obj}; I {action} to look for the {target}."
+        return f"To {sub}, I {action} to look for the way."
 
     def _undo(self, goal: tuple[str, ...]) -> str:
         """Undoes a sub-goal that already held when its turn came, so that it can come true again."""

@@ -710,12 +710,7 @@ class ShopEnv(TextEnv):
         return [i for _, i in scored[:_MAX_RESULTS]]
 
     def _instruction(self) -> str:
-        category = self._goal_category
-        features = ", ".join(self._goal_attributes)
-        article = CATEGORIES[category].article
-        if article == "a" and features[0] in "aeio":
-            article = "an"
-        item = f"{article} {features} {category}".strip()
+        item = self._item()
         wants = " and ".join(OPTION_PHRASE[d].format(v) for d, v in self._goal_options)
         return _PHRASINGS[self._phrasing].format(
             item=item, options=f" with {wants}" if wants else "", price=f"{self._max_price:.2f}")
@@ -930,6 +925,60 @@ class ShopEnv(TextEnv):
     # ----------------------------------------------------------------------------------------------
     # Expert
     # ----------------------------------------------------------------------------------------------
+    def expert_thought(self) -> str:
+        """Why the expert takes its next command, following :meth:`expert_action`: search for the
+        item, open the product whose title looks right, choose each required option, buy; or go back
+        from a page that does not have it, saying which requirement a product page shows it misses.
+        Until its page is open a product only "may be" the one: titles show only some features."""
+        action = self.expert_action()
+        category = self._goal_category
+        kind = self._page_kind
+        if kind == "search":
+            return f"I need {self._item()}; I search the store for it."
+        if kind == "results":
+            if action.startswith("click[") and action not in (_NEXT, _PREV):
+                p = self._products[self._target]
+                return f"The {p.title} at {_dollars(p.price)} may be what I need; I open it to check."
+            if action in (_NEXT, _PREV):
+                where = "next" if action == _NEXT else "previous"
+                return f"I look for the {category} I need on the {where} page of results."
+            return "These results do not show what I need; I go back to search again."
+        if kind == "product":
+            if action.startswith("choose["):
+                dim, value = next((d, v) for d, v in self._goal_options if action == f"choose[{v}]")
+                return f"The task asks for {OPTION_PHRASE[dim].format(value)}; I choose {value}."
+            if action == "buy":
+                return (f"This {category} has what the task asks for and costs under {self._max_price:.2f} "
+                        f"dollars; I buy it.")
+            return f"{self._miss(self._products[self._product])}; I go back to the results."
+        return "I go back to the store's pages."
+
+    def _item(self) -> str:
+        """The item the instruction asks for, with its article ("a waterproof, hooded jacket")."""
+        features = ", ".join(self._goal_attributes)
+        article = CATEGORIES[self._goal_category].article
+        if article == "a" and features[0] in "aeio":
+            article = "an"
+        return f"{article} {features} {self._goal_category}".strip()
+
+    def _miss(self, p: Product) -> str:
+        """The first requirement a product's page shows it misses, as a thought says it."""
+        if p.category != self._goal_category:
+            article = CATEGORIES[self._goal_category].article
+            if article == "a" and self._goal_category[0] in "aeiou":
+                article = "an"
+            return f"This is not {article} {self._goal_category}".replace("  ", " ")
+        for a in self._goal_attributes:
+            if a not in p.attributes:
+                return f"This product is not {a}"
+        offered = dict(p.options)
+        for d, v in self._goal_options:
+            if v not in offered.get(d, ()):
+                return f"This product does not come in {OPTION_PHRASE[d].format(v)}"
+        if not p.price < self._max_price:
+            return f"This product costs more than {self._max_price:.2f} dollars"
+        return "This is not the product I want"
+
     def expert_action(self) -> str:
         kind, target = self._page_kind, self._target
         if kind == "search":

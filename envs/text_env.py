@@ -79,6 +79,71 @@ class FamilyConfig:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
 
 
+#: why a command starting with this word is taken, for :func:`generic_thought`
+_VERB_REASONS: dict[str, str] = {
+    **dict.fromkeys(("go", "walk", "move", "enter"), "to get where the task leads"),
+    **dict.fromkeys(("take", "get", "pick", "grab", "fetch"), "because the task needs it"),
+    "open": "to get through it or at what it holds",
+    "unlock": "so that I can open it",
+    "close": "as the task asks",
+    **dict.fromkeys(("put", "insert", "place"), "where the task wants it"),
+    "drop": "to free my hands",
+    **dict.fromkeys(("cook", "heat", "cool", "clean", "slice", "dice", "chop"), "as the task asks"),
+    "prepare": "now that I have everything it needs",
+    "eat": "to finish the task",
+    **dict.fromkeys(("examine", "read", "look", "inventory", "check"), "to learn more"),
+    "search": "to find what I need to know",
+    "lookup": "to find the fact I need",
+    "calculate": "to compute the result",
+    **dict.fromkeys(("finish", "answer", "submit", "buy"), "to complete the task"),
+    "click": "to get closer to what the task asks",
+}
+_FIRST_SENTENCE = re.compile(r"[^.!?]*[.!?]?")
+_VERB_WORD = re.compile(r"[a-z]*")
+#: verbs whose next word starts a noun phrase, and words after which one starts ("with", "from")
+_OBJECT_VERBS = frozenset({"take", "get", "grab", "fetch", "open", "unlock", "lock", "close", "put", "insert",
+                           "place", "drop", "cook", "heat", "cool", "clean", "slice", "dice", "chop", "prepare",
+                           "eat", "drink", "examine", "read", "use", "buy"})
+_PREPOSITIONS = frozenset({"from", "with", "on", "onto", "in", "into", "in/on", "to", "under", "at", "next"})
+_DETERMINERS = frozenset({"the", "a", "an", "some", "my", "it", "them", "up", "to"})
+
+
+def _readable(action: str) -> str:
+    """A command with the articles a sentence needs: "take carrot from fridge" -> "take the carrot
+    from the fridge" (commands of TextWorld and Household leave them out)."""
+    words = action.split()
+    out = [words[0][0].lower() + words[0][1:]]
+    noun_next = _VERB_WORD.match(words[0].lower()).group(0) in _OBJECT_VERBS
+    for word in words[1:]:
+        lower = word.lower()
+        if noun_next and lower not in _DETERMINERS and lower not in _PREPOSITIONS and not word.isdigit():
+            out.append("the")
+        out.append(word)
+        noun_next = lower in _PREPOSITIONS or (lower == "up" and out[0] == "pick")
+    return " ".join(out)
+
+
+def generic_thought(action: str, instruction: str = "", *, max_goal_words: int = 12) -> str:
+    """A one-sentence reason for ``action`` from its first word, for families without their own
+    (TextWorld games, a user's env): "My task: find the key. I take the old key from the chest drawer
+    because the task needs it." The task is named only when its first sentence is short (pass ``""`` for
+    objectives that are a paragraph-long walkthrough)."""
+    action = " ".join(action.split())
+    verb = _VERB_WORD.match(action.lower()).group(0)
+    purpose = _VERB_REASONS.get(verb, "to get closer to the goal")
+    if not action:
+        reason = "I look for something to do"
+    elif "[" in action:  # tool syntax: search[Alba Venn], click[next >]
+        reason = f"I use {action} {purpose}"
+    else:
+        reason = f"I {_readable(action)} {purpose}"
+    reason = f"{reason}."
+    goal = _FIRST_SENTENCE.match(" ".join(instruction.split())).group(0).rstrip(".!? ")
+    if goal and len(goal.split()) <= max_goal_words:
+        return f"My task: {goal[0].lower() + goal[1:]}. {reason}"
+    return reason
+
+
 def quote(text: str, limit: int = 60) -> str:
     """A short, printable echo of user input for feedback messages."""
     clipped = text[:limit]
@@ -180,6 +245,18 @@ class TextEnv(gym.Env[str, str]):
     def expert_action(self) -> str:
         """The scripted expert's next command in the current state (an admissible action)."""
         raise NotImplementedError
+
+    def expert_thought(self) -> str:
+        """Why the expert takes its next command, in one short sentence: the ``Thought:`` line of a
+        ReAct demonstration, so that SFT on expert trajectories teaches reasoning and not only actions.
+
+        Rule-written from the state, like :meth:`expert_action`, and computed only when asked (never
+        in ``step``). It must not tell what the agent could not know yet: a place the agent has not
+        looked at is named as a place to check ("I will check the cabinet 1"), never as where the
+        thing is. This default, for any family, explains the command by its verb and the task;
+        families override it with reasons that follow their expert's sub-goals.
+        """
+        return generic_thought(self.expert_action(), self._instruction_text)
 
     def _parse(self, text: str) -> Any | None:
         """Family-specific parsing for commands the generic matching missed: an operation, a
@@ -406,4 +483,4 @@ class TextEnv(gym.Env[str, str]):
         }
 
 
-__all__ = ["FamilyConfig", "Rejected", "TextEnv", "quote", "SPLITS", "SEEN_SPLITS"]
+__all__ = ["FamilyConfig", "Rejected", "TextEnv", "generic_thought", "quote", "SPLITS", "SEEN_SPLITS"]

@@ -41,7 +41,7 @@ from sparring.cache import CACHE_ENV, cache_root, ensure_entry, read_manifest
 from sparring.envs.lexicon import Lexicon
 from sparring.envs.registration import EnvEntry, register
 from sparring.envs.splits import SEEN_SPLITS, SPLITS, canonical_json
-from sparring.envs.text_env import FamilyConfig, Rejected, TextEnv, quote
+from sparring.envs.text_env import FamilyConfig, Rejected, TextEnv, generic_thought, quote
 from sparring.errors import ConfigError, EnvCreationError, InvalidTaskError
 
 logger = logging.getLogger(__name__)
@@ -670,6 +670,12 @@ class TextWorldEnv(TextEnv):
             return self._plan[self._plan_step]
         # No winning policy from here (the game is lost, or TextWorld cannot track it any more).
         return "look" if "look" in self._actions else next(iter(self._actions))
+
+    def expert_thought(self) -> str:
+        """The generic reason for the expert's command, by its verb ("I open the fridge to get through
+        it or at what it holds."), without the objective: TextWorld objectives are walkthroughs a
+        paragraph long, and the winning policy knows steps (a recipe's) the agent has not read yet."""
+        return generic_thought(self.expert_action())
 
     def _replan(self) -> tuple[str, ...]:
         """TextWorld's winning policy from the current state: its ``policy_commands``, computed by

@@ -1031,8 +1031,47 @@ class ToolQAEnv(TextEnv):
                 return _reach(op, len(op.pages) - 1, acts)
         return _reach(ops[0], len(ops[0].pages) - 1, acts)
 
+    def expert_thought(self) -> str:
+        """Why the expert takes its next command, following :meth:`expert_action`: the fact it needs
+        next (and the page that states it), then the calculation, then the answer. It names only
+        entities the question or a page already read has named, and numbers already seen."""
+        action = self.expert_action()
+        verb, _, arg = action.partition("[")
+        arg = arg[:-1]
+        if verb == "finish":
+            if self._kind == "single":
+                return f"The page of {self._operands[0].pages[-1]} gives the answer, {arg}; I submit it."
+            return f"The calculation gives {arg}, the answer to the question; I submit it."
+        if verb == "calculate":
+            what = "total" if self._kind == "sum" else "difference"
+            return f"I have the {_ATTRIBUTE_WORDS[self._attribute]} of both; I calculate their {what}."
+        for op in self._operands:
+            for i, page in enumerate(op.pages):
+                if page not in self._visited:
+                    if page == arg:
+                        return f"I need {_need(op, i)}; I search {arg}."
+                    return f"I need {_need(op, i)}; I search {arg} again to follow the chain."
+        # every page read, but a value has left the recent ones: read it again (as expert_action does)
+        if self._kind == "single":
+            op = self._operands[0]
+            return f"I need {_need(op, len(op.pages) - 1)}, the answer; I search {arg} again."
+        op = next((o for o in self._operands if o.pages[-1] not in self._values), self._operands[0])
+        return f"I need {_need(op, len(op.pages) - 1)} again to calculate; I search {arg} again."
+
 
 _EIGHT_WORDS = struct.Struct(">8I").unpack
+#: how a thought names an attribute ("I need the founding year of Velor Systems")
+_ATTRIBUTE_WORDS = {"birth_year": "birth year", "height": "height", "population": "population",
+                    "founded": "founding year", "elevation": "elevation", "employees": "number of employees",
+                    "area": "area"}
+
+
+def _need(op: _Operand, i: int) -> str:
+    """What page ``i`` of an operand's chain tells: the next entity, or the attribute at the end."""
+    link, entity = op.path[i], op.pages[i]
+    if link in RELATIONS:
+        return REL_CLAUSE[link].format(entity)
+    return f"the {_ATTRIBUTE_WORDS[link]} of {entity}"
 
 
 def _remember(recent: dict[str, None], items: tuple[str, ...] | list[str], window: int) -> None:

@@ -45,6 +45,14 @@ def prompt_for(family: str, instruction: str, history: Sequence[Turn], observati
                           with_thought=with_thought)
 
 
+def writes_thoughts(agent: Agent) -> bool:
+    """Whether an agent explains its actions: an oracle made with ``thoughts=True``, or a ReAct agent
+    in generate mode (it writes ``Thought: ...`` before each action)."""
+    if not callable(getattr(agent, "thought", None)):
+        return False
+    return bool(getattr(agent, "thoughts", False)) or getattr(agent, "mode", None) == "generate"
+
+
 class _Recorder:
     """Builds episodes from step records and appends each one when it ends."""
 
@@ -52,6 +60,8 @@ class _Recorder:
                  with_thought: bool) -> None:
         self.agent, self.env_id, self.plan, self.out, self.stats = agent, env_id, plan, out, stats
         self.with_thought = with_thought
+        #: a trajectory stored without thoughts keeps none, so its completions match its prompts' format
+        self.explain = getattr(agent, "thought", None) if with_thought else None
         self.open: dict[int, Episode] = {}
         self.history: dict[int, list[Turn]] = {}
 
@@ -66,8 +76,7 @@ class _Recorder:
             )
             self.history[k] = []
         episode, history = self.open[k], self.history[k]
-        explain = getattr(self.agent, "thought", None)
-        thought = explain(record.slot) if explain else ""
+        thought = self.explain(record.slot) if self.explain else ""
         episode.steps.append(Step(
             observation=record.observation, admissible=list(info["admissible_actions"]),
             prompt=prompt_for(episode.family, episode.instruction, history, record.observation,
@@ -107,14 +116,29 @@ def collect(
     resume: bool = False,
     progress: bool = False,
     wrappers: Sequence[Any] | None = None,
+    thoughts: bool | None = None,
 ) -> CollectStats:
     """Plays ``agent`` on ``episodes`` tasks (seeds ``seed_offset..``) of every env id and split,
     ``samples_per_task`` times each, appending every finished episode to ``out``.
 
     ``wrappers`` wrap every env: ``[PerturbationWrapper.factory("typo", budget=2)]`` collects
-    adversarial trajectories (each episode records the edits the agent saw)."""
+    adversarial trajectories (each episode records the edits the agent saw).
+
+    ``thoughts`` chooses the format of the stored prompts and completions: True stores the
+    ``Thought: ... / Action: ...`` format (the system message asks for it, and each completion holds
+    the agent's thought), which generate-mode SFT learns to reason from; it needs an agent that writes
+    thoughts (``OracleAgent(thoughts=True)``, a ReAct agent in generate mode). False stores
+    ``Action: ...`` only, dropping any thoughts. None (default) follows the agent."""
     if episodes < 1 or samples_per_task < 1:
         raise ConfigError(f"episodes and samples_per_task must be >= 1, got {episodes} and {samples_per_task}")
+    writes = writes_thoughts(agent)
+    if thoughts and not writes:
+        raise ConfigError(
+            f"thoughts=True needs an agent that writes thoughts, got {agent.name!r} which does not; use "
+            f"OracleAgent(thoughts=True) (`--agent oracle --thoughts`) or a react agent in generate mode "
+            f"(`--mode generate`), or drop thoughts=True (--thoughts)"
+        )
+    with_thought = writes if thoughts is None else bool(thoughts)
     for env_id in env_ids:
         entry(env_id)
     path = Path(out)
@@ -125,7 +149,6 @@ def collect(
         repair(path)
         done = {e.key for e in iter_episodes(path)}
     stats = CollectStats()
-    with_thought = getattr(agent, "mode", "score") == "generate"
     for env_id in env_ids:
         for split in splits:
             if split not in entry(env_id).splits:

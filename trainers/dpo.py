@@ -45,6 +45,7 @@ class DPOConfig:
     save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
     resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
     device: str | None = None  #: torch device; None lets the Trainer choose
+    bf16: bool | None = None  #: bf16 mixed precision (None: on a GPU that supports it; True also on a CPU with native bf16)
 
     def __post_init__(self) -> None:
         if isinstance(self.pairs, str):
@@ -114,7 +115,7 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
         data_seed=config.seed,
         dataloader_num_workers=0,
         disable_tqdm=True,
-        **trainer_device_kwargs(config.device),
+        **trainer_device_kwargs(config.device, config.bf16),
     )
     trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
                          callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])

@@ -179,54 +179,14 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_integer(self, name, low)
 
         def number(name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            ok = ok and (value > low if open_low else value >= low) and value <= high
-            if not ok:
-                bound = f"> {low}" if open_low else f">= {low}"
-                raise ConfigError(f"{name} must be a number {bound}" + (f" and <= {high}" if high < math.inf else "")
-                                  + f", got {value!r}")
+            check_number(self, name, low, high, open_low=open_low)
 
-        if isinstance(self.env_ids, str):
-            self.env_ids = (self.env_ids,)
-        self.env_ids = tuple(self.env_ids)
-        if not self.env_ids:
-            raise ConfigError("expected at least one env id to train on, got none; e.g. env_ids=['sparring/Household-v0']")
-        from sparring.envs.registration import entry
-
-        for env_id in self.env_ids:
-            entry(env_id)  # an unknown id gets a "did you mean"
-        if isinstance(self.env_args, str):
-            self.env_args = (self.env_args,)
-        self.env_args = tuple(self.env_args)
-        parse_env_args(self.env_args)
-        if isinstance(self.reward, str):
-            self.reward = (self.reward,)
-        if not isinstance(self.reward, Mapping):
-            self.reward = tuple(self.reward)
-        if not self.reward:
-            raise ConfigError("expected at least one reward source, got none; e.g. reward=['env'] or ['env', 'progress=0.2']")
-        for item in (self.reward if not isinstance(self.reward, Mapping) else ()):
-            if isinstance(item, str):
-                _parse_reward_item(item)
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        check_policy_fields(self)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.vectorization_mode not in ("sync", "async"):
-            raise ConfigError(f"vectorization_mode must be 'sync' or 'async', got {self.vectorization_mode!r}")
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(f"model must be a zoo name, checkpoint, directory or hub id, got {self.model!r}; e.g. 'tiny'")
-        if not isinstance(self.output_dir, (str, os.PathLike)) or not str(self.output_dir):
-            raise ConfigError(f"output_dir must be a directory path, got {self.output_dir!r}")
-        self.output_dir = str(self.output_dir)
         for name in ("iterations", "episodes_per_iteration", "num_envs", "lora_r", "lora_alpha", "update_epochs",
                      "minibatch_size", "micro_batch_size", "max_new_tokens", "eval_episodes", "save_every",
                      "keep_checkpoints"):
@@ -250,24 +210,85 @@ class PPOConfig:
         if self.minibatch_size < self.micro_batch_size:
             raise ConfigError(f"expected micro_batch_size <= minibatch_size, got {self.micro_batch_size} > "
                               f"{self.minibatch_size}; lower micro_batch_size (it only splits a minibatch)")
-        from sparring.envs.splits import SPLITS
-
-        if self.eval_split not in SPLITS:
-            raise ConfigError(f"eval_split must be one of {SPLITS}, got {self.eval_split!r}")
-        if self.dtype is not None and self.dtype not in ("float32", "float16", "bfloat16"):
-            raise ConfigError(f"dtype must be float32, float16, bfloat16 or None, got {self.dtype!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        def plain(value: Any) -> Any:
-            if isinstance(value, (str, int, float, bool)) or value is None:
-                return value
-            if isinstance(value, Mapping):
-                return {str(k): plain(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return [plain(v) for v in value]
-            return repr(value)  # a reward function or model: shown, not restored
+        return config_dict(self)
 
-        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+# The checks and the plain-JSON form that the on-policy trainers' configs (PPO, GRPO) share
+def check_integer(config: Any, name: str, low: int) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_number(config: Any, name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bound = f"> {low}" if open_low else f">= {low}"
+        raise ConfigError(f"{name} must be a number {bound}" + (f" and <= {high}" if high < math.inf else "")
+                          + f", got {value!r}")
+
+
+def check_policy_fields(config: Any) -> None:
+    """Validates (and normalises to tuples and strings) the fields that say what is trained, on
+    what and where: env_ids, env_args, reward, mode, normalization, vectorization_mode, model,
+    output_dir, eval_split and dtype."""
+    if isinstance(config.env_ids, str):
+        config.env_ids = (config.env_ids,)
+    config.env_ids = tuple(config.env_ids)
+    if not config.env_ids:
+        raise ConfigError("expected at least one env id to train on, got none; e.g. env_ids=['sparring/Household-v0']")
+    from sparring.envs.registration import entry
+
+    for env_id in config.env_ids:
+        entry(env_id)  # an unknown id gets a "did you mean"
+    if isinstance(config.env_args, str):
+        config.env_args = (config.env_args,)
+    config.env_args = tuple(config.env_args)
+    parse_env_args(config.env_args)
+    if isinstance(config.reward, str):
+        config.reward = (config.reward,)
+    if not isinstance(config.reward, Mapping):
+        config.reward = tuple(config.reward)
+    if not config.reward:
+        raise ConfigError("expected at least one reward source, got none; e.g. reward=['env'] or ['env', 'progress=0.2']")
+    for item in (config.reward if not isinstance(config.reward, Mapping) else ()):
+        if isinstance(item, str):
+            _parse_reward_item(item)
+    if config.mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {config.mode!r}")
+    if config.normalization not in NORMALIZATIONS:
+        raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {config.normalization!r}")
+    if config.vectorization_mode not in ("sync", "async"):
+        raise ConfigError(f"vectorization_mode must be 'sync' or 'async', got {config.vectorization_mode!r}")
+    if not isinstance(config.model, str) or not config.model:
+        raise ConfigError(f"model must be a zoo name, checkpoint, directory or hub id, got {config.model!r}; e.g. 'tiny'")
+    if not isinstance(config.output_dir, (str, os.PathLike)) or not str(config.output_dir):
+        raise ConfigError(f"output_dir must be a directory path, got {config.output_dir!r}")
+    config.output_dir = str(config.output_dir)
+    from sparring.envs.splits import SPLITS
+
+    if config.eval_split not in SPLITS:
+        raise ConfigError(f"eval_split must be one of {SPLITS}, got {config.eval_split!r}")
+    if config.dtype is not None and config.dtype not in ("float32", "float16", "bfloat16"):
+        raise ConfigError(f"dtype must be float32, float16, bfloat16 or None, got {config.dtype!r}")
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON values (a reward function or model is shown, not restored)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return repr(value)
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
 def parse_env_args(items: Sequence[str]) -> dict[str, Any]:
@@ -483,9 +504,11 @@ def torch_no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def rollout(actor: Any, env_id: str, seeds: Sequence[int], *, num_envs: int, vectorization_mode: str,
             env_kwargs: Mapping[str, Any], invalid_penalty: float,
-            wrappers: Sequence[Callable[[Any], Any]] | None = None) -> tuple[list[list[Decision]], list[Any]]:
+            wrappers: Sequence[Callable[[Any], Any]] | None = None,
+            samples: Sequence[int] | None = None) -> tuple[list[list[Decision]], list[Any]]:
     """Plays one episode per seed (each env wrapped in ``wrappers``, e.g. a perturbation wrapper);
-    returns each episode's decisions (in turn order, the last one done) and the episode results."""
+    returns each episode's decisions (in turn order, the last one done) and the episode results.
+    ``samples`` numbers repeated tries of one seed (GRPO's groups), so each try samples its own stream."""
     from sparring.agents.rollout import StepRecord, run_episodes
 
     episodes: dict[int, list[Decision]] = {}
@@ -501,7 +524,7 @@ def rollout(actor: Any, env_id: str, seeds: Sequence[int], *, num_envs: int, vec
         return [], []
     results = run_episodes(actor, env_id, split="train", seeds=seeds, num_envs=num_envs,
                            vectorization_mode=vectorization_mode, env_kwargs=env_kwargs, on_step=on_step,
-                           wrappers=wrappers)
+                           wrappers=wrappers, samples=samples)
     return [episodes[k] for k in sorted(episodes)], results
 
 
@@ -614,27 +637,39 @@ def ppo_loss_terms(out: Mapping[str, torch.Tensor], decisions: Sequence[Decision
     ``approx_kl`` (the k3 estimate of KL(π_old ‖ π), cleanrl's ``approx_kl``) and ``clipped``."""
     import torch
 
+    terms = policy_loss_terms(out, decisions, mode=mode, clip_coef=clip_coef, with_kl=with_kl)
+    device = out["units"].device
+    returns = torch.tensor([d.ret for d in decisions], device=device)
+    old_values = torch.tensor([d.old_value for d in decisions], device=device)
+    values = out["values"]
+    unclipped = (values - returns) ** 2
+    if value_clip > 0:
+        clipped_values = old_values + (values - old_values).clamp(-value_clip, value_clip)
+        terms["value"] = 0.5 * torch.max(unclipped, (clipped_values - returns) ** 2)
+    else:
+        terms["value"] = 0.5 * unclipped
+    return terms
+
+
+def policy_loss_terms(out: Mapping[str, torch.Tensor], decisions: Sequence[Decision], *, mode: str,
+                      clip_coef: float, with_kl: bool) -> dict[str, torch.Tensor]:
+    """The policy's share of :func:`ppo_loss_terms` (everything but the value loss), per turn:
+    ``policy``, ``entropy``, ``kl`` (with ``with_kl``), and per unit ``approx_kl`` and ``clipped``.
+    The critic-free trainers (GRPO, RLOO) use it as it is."""
+    import torch
+
     device = out["units"].device
     turns = len(decisions)
     unit_turn = out["unit_turn"]
     old = torch.tensor([lp for d in decisions for lp in d.old_logprobs], device=device)
     advantages = torch.tensor([d.advantage for d in decisions], device=device)
-    returns = torch.tensor([d.ret for d in decisions], device=device)
-    old_values = torch.tensor([d.old_value for d in decisions], device=device)
     log_ratio = out["units"] - old
     ratio = log_ratio.exp()
     unit_adv = advantages[unit_turn]
     surrogate = torch.max(-unit_adv * ratio, -unit_adv * ratio.clamp(1 - clip_coef, 1 + clip_coef))
     counts = torch.zeros(turns, device=device).index_add_(0, unit_turn, torch.ones_like(surrogate))
     policy_loss = torch.zeros(turns, device=device).index_add_(0, unit_turn, surrogate) / counts
-    values = out["values"]
-    unclipped = (values - returns) ** 2
-    if value_clip > 0:
-        clipped_values = old_values + (values - old_values).clamp(-value_clip, value_clip)
-        value_loss = 0.5 * torch.max(unclipped, (clipped_values - returns) ** 2)
-    else:
-        value_loss = 0.5 * unclipped
-    terms = {"policy": policy_loss, "value": value_loss, "entropy": out["entropy"],
+    terms = {"policy": policy_loss, "entropy": out["entropy"],
              "approx_kl": ((ratio - 1) - log_ratio).detach(), "clipped": ((ratio - 1).abs() > clip_coef).float()}
     if with_kl:
         if mode == "score":
@@ -669,9 +704,11 @@ def _torch_dtype(name: str | None) -> Any:
     return None if name is None else getattr(torch, name)
 
 
-def _start_policy(config: PPOConfig, device: Any) -> tuple[AgentModel, Any]:
-    """The policy to train (a fresh adapter and value head on the starting model) and the reference
-    (None: the adapter disabled; a frozen copy with full fine-tuning and a KL term; False: none)."""
+def _start_policy(config: PPOConfig, device: Any, *, value_head: bool = True,
+                  needs_reference: bool | None = None) -> tuple[AgentModel, Any]:
+    """The policy to train (a fresh adapter, and a value head unless ``value_head=False``, on the
+    starting model) and the reference (None: the adapter disabled; a frozen copy with full
+    fine-tuning and a KL term; False: none). ``needs_reference`` defaults to PPO's rule."""
     import torch
 
     from sparring.agents.policy import is_checkpoint
@@ -692,11 +729,13 @@ def _start_policy(config: PPOConfig, device: Any) -> tuple[AgentModel, Any]:
             policy.embed_base = True
         for parameter in policy.model.parameters():
             parameter.requires_grad_(True)
-        reference = _frozen_copy(policy.model) if _needs_reference(config) else False
-    if policy.value_head is None:
+        needs = _needs_reference(config) if needs_reference is None else needs_reference
+        reference = _frozen_copy(policy.model) if needs else False
+    if value_head and policy.value_head is None:
         policy.add_value_head(config.value_head_size)
     policy.model.to(device)
-    policy.value_head.to(device)
+    if policy.value_head is not None:
+        policy.value_head.to(device)
     if reference:
         reference.to(device)
     return policy, reference
@@ -742,13 +781,22 @@ def _save_checkpoint(target: Path, policy: AgentModel, optimizer: Any, state: di
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _load_checkpoint(path: Path, config: PPOConfig, device: Any) -> tuple[AgentModel, Any, dict[str, Any]]:
+def _load_checkpoint(path: Path, config: PPOConfig, device: Any, *, trainer: str = "ppo",
+                     resume_fields: Sequence[str] = _RESUME_FIELDS,
+                     needs_reference: bool | None = None) -> tuple[AgentModel, Any, dict[str, Any]]:
+    """The policy, the reference and the trainer state of a checkpoint that ``trainer`` wrote (PPO's
+    states carry no trainer name), refusing a config that differs in ``resume_fields``."""
     from sparring.agents.policy import AgentModel
 
     state = json.loads((path / STATE).read_text())
+    written_by = state.get("trainer", "ppo")
+    if written_by != trainer:
+        raise ConfigError(f"{path} is a {written_by} checkpoint, expected a {trainer} one; resume it with "
+                          f"`sparring train {written_by}`, or choose another output_dir")
     if state.get("format") != FORMAT:
-        raise SparringError(f"{path} has PPO checkpoint format {state.get('format')}; this sparring reads {FORMAT}")
-    changed = {k: (state["config"].get(k), getattr(config, k)) for k in _RESUME_FIELDS
+        raise SparringError(f"{path} has {trainer.upper()} checkpoint format {state.get('format')}; "
+                            f"this sparring reads {FORMAT}")
+    changed = {k: (state["config"].get(k), getattr(config, k)) for k in resume_fields
                if json.dumps(state["config"].get(k)) != json.dumps(config.to_dict()[k])}
     if changed:
         raise ConfigError(
@@ -764,7 +812,7 @@ def _load_checkpoint(path: Path, config: PPOConfig, device: Any) -> tuple[AgentM
     reference: Any = None
     if not config.lora:  # the reference is the starting model, not the checkpoint
         reference = False
-        if _needs_reference(config):
+        if _needs_reference(config) if needs_reference is None else needs_reference:
             from sparring.agents.zoo import load_agent_model
 
             start = load_agent_model(config.model, dtype=_torch_dtype(config.dtype))
@@ -798,10 +846,10 @@ def _length(decision: Decision) -> int:
 
 
 def score_batch(policy: AgentModel, reference: Any, decisions: Sequence[Decision], config: PPOConfig, *,
-                with_kl: bool) -> None:
-    """Fills in, without gradients: in generate mode the log-probs of the sampled tokens and the values
-    (by the training forward itself, so the first ratio is exactly 1); the reference's log-probs
-    (the adapter disabled, or the frozen copy) when there is a KL term."""
+                with_kl: bool, with_values: bool = True) -> None:
+    """Fills in, without gradients: in generate mode the log-probs of the sampled tokens and (with
+    ``with_values``) the values, by the training forward itself, so the first ratio is exactly 1; the
+    reference's log-probs (the adapter disabled, or the frozen copy) when there is a KL term."""
     import torch
 
     by_length = sorted(decisions, key=_length)  # similar lengths side by side: less padding
@@ -809,8 +857,9 @@ def score_batch(policy: AgentModel, reference: Any, decisions: Sequence[Decision
         for at in range(0, len(by_length), config.micro_batch_size):
             chunk = by_length[at:at + config.micro_batch_size]
             if config.mode == "generate":
-                out = _forward(policy, policy.model, chunk, config, True)
-                units, values, at_unit = out["units"].tolist(), out["values"].tolist(), 0
+                out = _forward(policy, policy.model, chunk, config, with_values)
+                units, at_unit = out["units"].tolist(), 0
+                values = out["values"].tolist() if with_values else [math.nan] * len(chunk)
                 for d, v in zip(chunk, values, strict=True):
                     n = len(d.action_ids[0])
                     d.old_logprobs, d.old_value = units[at_unit:at_unit + n], v
@@ -1095,6 +1144,8 @@ def train_ppo(config: PPOConfig, *,
 
             # 1. rollout: this process's share of the iteration's seeds, on every env id
             policy.model.eval()
+            if hasattr(actor, "clear_prefix_cache"):  # KV caches kept from before the last update are stale
+                actor.clear_prefix_cache()
             actor.episodes = EpisodeStreams(f"ppo/{config.seed}/{iteration}/{rank}")  # draws replay on resume
             episodes: list[list[Decision]] = []
             stats = {"episodes": 0.0, "wins": 0.0, "return": 0.0, "turns": 0.0, "invalid": 0.0, "attacked": 0.0,
@@ -1242,5 +1293,5 @@ def train_ppo(config: PPOConfig, *,
     return report
 
 
-__all__ = ["Decision", "PPOConfig", "PPOReport", "action_logprobs", "gae", "parse_env_args", "ppo_loss_terms",
-           "reward_spec", "rollout", "train_ppo"]
+__all__ = ["Decision", "PPOConfig", "PPOReport", "action_logprobs", "gae", "parse_env_args", "policy_loss_terms",
+           "ppo_loss_terms", "reward_spec", "rollout", "train_ppo"]

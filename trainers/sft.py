@@ -53,6 +53,7 @@ class SFTConfig:
     save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
     resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
     device: str | None = None  #: torch device; None lets the Trainer choose
+    bf16: bool | None = None  #: bf16 mixed precision (None: on a GPU that supports it; True also on a CPU with native bf16)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -128,7 +129,7 @@ def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwa
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
-        **trainer_device_kwargs(config.device),
+        **trainer_device_kwargs(config.device, config.bf16),
         dataloader_num_workers=0,
         disable_tqdm=True,
     )

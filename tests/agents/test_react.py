@@ -82,6 +82,52 @@ def test_cached_scoring_equals_naive_scoring(tiny, normalization):
         assert s.chosen == max(range(len(expected)), key=expected.__getitem__)
 
 
+def test_prefix_cache_reuses_an_episodes_earlier_prompt_and_scores_the_same(tiny):
+    """Turn after turn, the kept KV cache of each slot serves the shared prefix: the log-probs and the
+    values equal a fresh batched forward, and far fewer tokens are run."""
+    from sparring.agents.policy import ValueHead
+
+    model, tokenizer = tiny
+    head = ValueHead(model.config.hidden_size)
+    torch.nn.init.normal_(head.net[2].weight)  # a non-zero head, so values are compared for real
+    cached = ReActAgent(model, tokenizer, mode="score", prefix_cache=True, value_head=head, score_chunk=5)
+    fresh = ReActAgent(model, tokenizer, mode="score", prefix_cache=False, value_head=head)
+    envs = [gym.make(env_id) for env_id in NATIVE]
+    obs, infos = map(list, zip(*[e.reset(seed=3) for e in envs], strict=True))
+    for _ in range(6):
+        prompts = [cached.prompt(i, o, info) for i, (o, info) in enumerate(zip(obs, infos, strict=True))]
+        ids = [cached._encode(p) for p in prompts]
+        suffixes = [[cached._suffix_ids(c) for c in info["admissible_actions"]] for info in infos]
+        got, got_values = cached.candidate_logprobs(ids, suffixes, with_values=True, keys=range(len(ids)))
+        want, want_values = fresh.candidate_logprobs(ids, suffixes, with_values=True)
+        for g, w in zip(got, want, strict=True):
+            assert torch.allclose(g, w, atol=1e-4), (g - w).abs().max()
+        assert torch.allclose(got_values, want_values, atol=1e-4)
+        for k, env in enumerate(envs):
+            action = env.unwrapped.expert_action()
+            cached._record(k, action, "")
+            obs[k], _, terminated, truncated, infos[k] = env.step(action)
+            if terminated or truncated:  # a new episode on that slot: its prompt shares only the system part
+                obs[k], infos[k] = env.reset(seed=4)
+    assert cached.stats["forward_tokens"] < 0.8 * fresh.stats["forward_tokens"]
+    cached.clear_prefix_cache()
+    assert not cached._prefix
+
+
+def test_prefix_cache_on_and_off_play_the_same_episodes(tiny):
+    model, tokenizer = tiny
+    runs = {}
+    for on in (False, True):
+        agent = ReActAgent(model, tokenizer, mode="score", prefix_cache=on)
+        actions = []
+        run_episodes(agent, "sparring/Household-v0", seeds=range(4), num_envs=2,
+                     on_step=lambda r, a=actions: a.append((r.episode, r.action)))
+        runs[on] = (sorted(actions), agent.stats)
+    assert runs[True][0] == runs[False][0]
+    assert runs[True][1]["prompt_tokens"] == runs[False][1]["prompt_tokens"]
+    assert runs[True][1]["forward_tokens"] < runs[False][1]["forward_tokens"]
+
+
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_batched_actions_equal_one_at_a_time_under_greedy_decoding(tiny, mode):
     model, tokenizer = tiny
@@ -220,6 +266,8 @@ def test_smollm2_loader_converts_once_and_plays():
     model, tokenizer = load_model("smollm2-135m")
     assert time.perf_counter() - start < first  # the second load reads the cached safetensors
     assert model.config.model_type == "llama" and tokenizer.chat_template
+    # plain weights: a config still marked GGUF-quantised makes the Trainer refuse to fine-tune it
+    assert getattr(model.config, "quantization_config", None) is None
     agent = ReActAgent(model, tokenizer, mode="score")
     results = run_episodes(agent, "sparring/Household-v0", episodes=1, env_kwargs={"max_steps": 2})
     assert results[0].steps == 2 and results[0].invalid_actions == 0
