@@ -37,7 +37,7 @@ class SFTConfig:
     lora: bool | None = None  #: LoRA adapter (True) or full fine-tuning (False); None: full for tiny, else LoRA
     lora_r: int = 16  #: LoRA rank
     lora_alpha: int = 32  #: LoRA scaling numerator
-    lora_dropout: float = 0.05  #: dropout on the LoRA path
+    lora_dropout: float = 0.0  #: dropout on the LoRA path (its masks cost ~15% of a CPU step)
     learning_rate: float | None = None  #: None: 2e-4 with LoRA, 1e-3 full fine-tuning of tiny, else 2e-5
     epochs: float = 3.0  #: passes over the data
     batch_size: int = 8  #: examples per device per step
