@@ -68,6 +68,7 @@ class MainJobConfig:
     workers: int = 2  #: leaderboard worker processes
     num_envs: int = 8  #: envs played side by side in training
     device: str | None = None  #: torch device for training and the model agents (None: cpu / the trainer's choice)
+    bf16: bool | None = None  #: bf16 SFT and model agents (None: where native, for every model but tiny)
     seed: int = 0  #: seeds every stage
     out: str = "results/main"  #: the results directory
     progress: bool = True  #: progress bars of the leaderboard
@@ -99,6 +100,15 @@ class MainJobConfig:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError(f"model must be a zoo name, a model directory or a hub id, got {self.model!r}")
         self._suite = load_suite(self.suite)  # a bad suite file fails here, before any training
+
+    def use_bf16(self) -> bool:
+        """bf16 for SFT and the model agents: as set, or (None) where native for a model other than tiny
+        (tiny's figures stay fp32, as the tests and earlier results have them)."""
+        if self.bf16 is not None:
+            return bool(self.bf16)
+        from sparring.agents.zoo import fast_bf16
+
+        return self.model != "tiny" and fast_bf16(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
@@ -168,13 +178,16 @@ def run_main_job(config: MainJobConfig, *, command: str | None = None, say: Call
                                         "episodes": config.expert_episodes, "seed": config.seed},
                              expert_path, expert, say)
 
+    bf16 = config.use_bf16()
+
     def sft() -> dict[str, Any]:
         return train_sft(SFTConfig(data=[expert_data["data"]], model=config.model, output_dir=str(work / "sft"),
                                    epochs=config.sft_epochs, learning_rate=config.sft_learning_rate,
-                                   device=config.device, seed=config.seed, resume=True))
+                                   device=config.device, seed=config.seed, resume=True, bf16=bf16))
 
     sft_run = stages.run("sft", {"model": config.model, "epochs": config.sft_epochs,
-                                 "learning_rate": config.sft_learning_rate, "device": config.device},
+                                 "learning_rate": config.sft_learning_rate, "device": config.device,
+                                 **({"bf16": True} if bf16 else {})},
                          work / "sft", sft, say)
 
     ppo_args = ["update_epochs=2", "minibatch_size=32", "micro_batch_size=8", "ent_coef=0.0",
@@ -201,7 +214,7 @@ def run_main_job(config: MainJobConfig, *, command: str | None = None, say: Call
 
         runs[arm] = stages.run(arm, {"attack_fraction": fraction, **training}, work / arm, ppo, say)
 
-    options = tuple(sorted(AGENT.items()))
+    options = tuple(sorted({**AGENT, **({"dtype": "auto"} if bf16 else {})}.items()))
     agents = [AgentSpec("random", "random"), AgentSpec("oracle", "oracle"),
               AgentSpec("sft", "react", model=sft_run["final"], options=options, device=config.device),
               AgentSpec("sft-ppo", "react", model=runs["ppo-clean"]["final"], options=options, device=config.device),

@@ -114,6 +114,8 @@ def _agent_from_args(args: argparse.Namespace) -> Any:
         options = {"mode": args.mode, "normalization": args.normalization, "temperature": args.temperature,
                    "window": args.window, "show_admissible": not args.hide_admissible,
                    "max_new_tokens": args.max_new_tokens}
+        if getattr(args, "dtype", None):
+            options["dtype"] = args.dtype
         if args.agent == "react-memory":
             if not getattr(args, "memory", None):
                 raise ConfigError("--agent react-memory needs --memory FILE: trajectories whose won episodes it "
@@ -498,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reflection", default="model", choices=["model", "summary"],
                    help="react-reflexion: the model writes each lesson (default) | a rule-written summary")
     p.add_argument("--device", help="torch device for model agents (default: cpu)")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="model agents: weights' dtype (auto: bf16 where native; default: the checkpoint's)")
     p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
     p.add_argument("--show", action="store_true", help="print a transcript of the first episode")
     p.add_argument("--env", action="append", required=True, help="env id; repeatable")
@@ -524,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--hide-admissible", action="store_true", help="react: do not list admissible actions")
         p.add_argument("--max-new-tokens", type=int, default=64, help="react generate mode: reply length")
         p.add_argument("--device", help="torch device for model agents (default: cpu)")
+        p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
+                       help="model agents: weights' dtype (auto: bf16 where native; default: the checkpoint's)")
         p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
 
     p = sub.add_parser("collect", help="collect trajectories (expert, self-explored) as JSON Lines")

@@ -70,7 +70,7 @@ def test_eval_react_agent_with_the_tiny_model_shows_a_transcript(sparring_cache)
     out = subprocess.run(
         [sys.executable, "-m", "sparring", "eval", "--agent", "react-fewshot", "--model", "tiny", "--env",
          "sparring/Navigation-v0", "--episodes", "2", "--num-envs", "2", "--env-arg", "max_steps=3", "--show",
-         "--json", "-"],
+         "--json", "-", "--dtype", "bfloat16"],
         capture_output=True, text=True, timeout=600, env=env,
     )
     assert out.returncode == 0, out.stderr

@@ -968,7 +968,9 @@ def update(policy: AgentModel, optimizer: Any, parameters: Sequence[Any], decisi
             if config.max_grad_norm:
                 norm = torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
             else:
-                norm = torch.linalg.vector_norm(torch.stack([g.detach().norm() for g in grads]))
+                # no gradient at all (every turn of the minibatch masked out) is a norm of 0, not an error
+                norm = (torch.linalg.vector_norm(torch.stack([g.detach().norm() for g in grads])) if grads
+                        else torch.zeros(()))
             if not bool(torch.isfinite(norm)):
                 raise TrainingDivergedError(_diverged_message("gradients", place, last_good))
             optimizer.step()

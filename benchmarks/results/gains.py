@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, help="test_unseen tasks per env in the success table (default: "
                                                   "the suite's 30; quick 3)")
     parser.add_argument("--attack-tasks", type=int, help="test_unseen tasks per env under each attack (default: "
-                                                         "the suite's 16; quick 2)")
+                                                         "the suite's 12; quick 2)")
     parser.add_argument("--workers", type=int, default=2, help="leaderboard worker processes (default 2)")
     args = parser.parse_args(argv)
     quick = args.quick
