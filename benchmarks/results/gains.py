@@ -134,7 +134,7 @@ def disjoint_above(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def targets(success: dict[str, dict[str, Any]], robust: dict[str, dict[str, Any]]) -> dict[str, Any]:
     candidates = [k for k in ("memory", "reflexion", "sft-adversarial", "sft-grpo", "sft", "zero-shot") if k in success]
-    beats_random = [k for k in candidates if disjoint_above(success[k], success["random"])]
+    beats_random = [k for k in candidates if "random" in success and disjoint_above(success[k], success["random"])]
     beats_both = [k for k in beats_random if k != "sft" and "sft" in success and disjoint_above(success[k], success["sft"])]
     clean, adv = robust.get("sft", {}), robust.get("sft-adversarial", {})
     cut = (clean.get("macro_pdr") is not None and adv.get("macro_pdr") is not None
@@ -160,7 +160,7 @@ def markdown(summary: dict[str, Any]) -> str:
     success, robust, speed = summary["success"], summary["robustness"], summary["throughput"]
     envs = [e.split("/")[1].removesuffix("-v0") for e in summary["envs"]]
     lines = [f"| agent | test_unseen success [95% CI] | {' | '.join(envs)} | steps/s |",
-             "|---|---|" + "---|" * len(envs) + "---|"]
+             "|---|---|" + "---|" * len(envs) + "---|"] if success else []
     for key, label in LABELS.items():
         if key not in success:
             continue
@@ -169,10 +169,11 @@ def markdown(summary: dict[str, Any]) -> str:
         rate = speed.get(key, {}).get("steps_per_second")
         lines.append(f"| {label} | {_cell(row['success'], row['ci95'])} | {per_env} | "
                      f"{f'{rate:.2f}' if rate else '-'} |")
-    lines += ["", "| policy | clean success | held-out macro PDR [95% CI] | "
-              + " | ".join(sorted({f for r in robust.values() for f in r["families"]})) + " |"]
     families = sorted({f for r in robust.values() for f in r["families"]})
-    lines.append("|---|---|---|" + "---|" * len(families))
+    if robust:
+        lines += [""] if lines else []
+        lines += ["| policy | clean success | held-out macro PDR [95% CI] | " + " | ".join(families) + " |",
+                  "|---|---|---|" + "---|" * len(families)]
     for key in ("sft", "sft-adversarial"):
         if key in robust:
             r = robust[key]
@@ -200,7 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attack-tasks", type=int, help="test_unseen tasks per env under each attack (default: "
                                                          "the suite's 12; quick 2)")
     parser.add_argument("--workers", type=int, default=2, help="leaderboard worker processes (default 2)")
+    parser.add_argument("--tables", default="success,robustness",
+                        help="which tables to make, comma-separated (default success,robustness); the stages "
+                             "only the other table needs are skipped (GRPO and the parameter-free agents serve "
+                             "the success table only), so the two halves can run on different machines")
     args = parser.parse_args(argv)
+    tables = {t.strip() for t in args.tables.split(",") if t.strip()}
+    if not tables or tables - {"success", "robustness"}:
+        parser.error(f"--tables takes success, robustness or both (comma-separated), not {args.tables!r}")
     quick = args.quick
     budget = {
         "expert_episodes": args.expert_episodes or (3 if quick else 16),
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return train_grpo(config).to_dict()
 
     say("[gains] SFT -> GRPO")
-    sft_grpo = _stage(out, "sft-grpo", grpo) if budget["grpo_iterations"] > 0 else None
+    sft_grpo = _stage(out, "sft-grpo", grpo) if budget["grpo_iterations"] > 0 and "success" in tables else None
 
     model = args.model
     from sparring.benchmarks.agent_specs import spec_from_table
@@ -291,22 +299,27 @@ def main(argv: list[str] | None = None) -> int:
         return run_leaderboard(suite, names, out / suite, workers=args.workers, episodes=episodes, command=command,
                                cache_dir=out / "cells", device=args.device)
 
-    say("[gains] success table (test_unseen, clean)")
-    clean_board = _stage(out, "board-success", lambda: _keep(board("gains", agents, budget["tasks"])))
-    say("[gains] robustness table (test_unseen, held-out attacks)")
-    attack_board = _stage(out, "board-robustness",
-                          lambda: _keep(board("gains_attacks", [a for a in agents if a.name in ("sft", "sft-adversarial")],
-                                              budget["attack_tasks"])))
+    empty: dict[str, Any] = {"splits": [], "envs": [], "macro": [], "families": [], "cells": []}
+    clean_board = attack_board = empty
+    if "success" in tables:
+        say("[gains] success table (test_unseen, clean)")
+        clean_board = _stage(out, "board-success", lambda: _keep(board("gains", agents, budget["tasks"])))
+    if "robustness" in tables:
+        say("[gains] robustness table (test_unseen, held-out attacks)")
+        attack_board = _stage(out, "board-robustness",
+                              lambda: _keep(board("gains_attacks",
+                                                  [a for a in agents if a.name in ("sft", "sft-adversarial")],
+                                                  budget["attack_tasks"])))
     success, robust = success_rows(clean_board), robustness_rows(attack_board)
     summary = {
         "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": command,
         "python": platform.python_version(), "machine": platform.machine(), "device": args.device or "cpu",
         "bf16": bf16, "model": model, "envs": list(ENV_IDS), "split": SPLIT, "difficulty": "easy",
-        "budget": budget, "agent": AGENT, "agents": [a.declaration() for a in agents],
+        "budget": budget, "tables": sorted(tables), "agent": AGENT, "agents": [a.declaration() for a in agents],
         "data": {"clean": clean_data, "attacked": attacked_data},
         "training": {"sft": sft_clean, "sft-adversarial": sft_adv, "sft-grpo": sft_grpo and
                      {k: sft_grpo.get(k) for k in ("final", "iterations", "env_steps", "episodes", "first", "last")}},
-        "success": success, "robustness": robust, "throughput": throughput(clean_board),
+        "success": success, "robustness": robust, "throughput": throughput(clean_board if clean_board["cells"] else attack_board),
         "targets": targets(success, robust),
         "seconds_this_run": time.perf_counter() - started,
         "stage_seconds": {p.stem: json.loads(p.read_text()).get("seconds") for p in (out / "stages").glob("*.json")},

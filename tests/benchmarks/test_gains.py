@@ -94,3 +94,16 @@ def test_a_bf16_agent_loads_its_model_in_bf16_and_plays():
     assert build_agent(spec, 0).model.dtype == torch.bfloat16
     assert build_agent(with_fingerprint(spec_from_table("f", {"kind": "react", "model": "tiny"})), 0).model.dtype \
         == torch.float32  # one process keeps both: the dtype is part of the loaded model's key
+
+
+def test_one_half_of_the_study_gives_its_own_table_alone():
+    robust = {"sft": {"macro_pdr": 0.2, "ci95": [0.1, 0.3], "clean_success": 0.5,
+                      "families": {"char": {"pdr": 0.3, "sr_attacked": 0.4}}}}
+    t = gains.targets({}, robust)  # no success table: no gain is claimed, the robustness figures still read
+    assert t["above_random"] == [] and not t["gain_target_met"] and t["clean_macro_pdr"] == 0.2
+    table = gains.markdown({"success": {}, "robustness": robust, "throughput": {},
+                            "envs": ["sparring/Household-v0"]})
+    assert table.splitlines()[0].startswith("| policy | clean success | held-out macro PDR")
+    assert "test_unseen success" not in table
+    with pytest.raises(SystemExit):
+        gains.main(["--tables", "speed"])
