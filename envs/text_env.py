@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec
 
 from sparring.envs.lexicon import Lexicon
 from sparring.envs.rewards import Transition, make_reward
@@ -203,6 +204,21 @@ class TextEnv(gym.Env[str, str]):
         self._observation = ""
         self._done = True
         self._started = False
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """Gymnasium's spec of this env, with ``max_episode_steps`` set to the horizon the env truncates
+        at (``config.max_steps``, which the difficulty and ``max_steps=`` decide), so code written for
+        any Gymnasium env (``env.spec.max_episode_steps``) sees it. sparring registers no TimeLimit: the
+        env truncates itself; a ``max_episode_steps=`` given to ``gymnasium.make`` adds one as usual."""
+        spec = self.__dict__.get("_spec")
+        if spec is None or spec.max_episode_steps is not None:
+            return spec
+        return dataclasses.replace(spec, max_episode_steps=self.config.max_steps)
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self.__dict__["_spec"] = value
 
     # ------------------------------------------------------------------------------------------
     # Hooks a family implements

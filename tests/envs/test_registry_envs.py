@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env, data_equivalence
@@ -98,3 +100,32 @@ def test_env_ids_use_the_naming_convention():
         namespace, _, name = env_id.partition("/")
         assert namespace == "sparring" and name.rsplit("-", 1)[1].startswith("v"), env_id
         assert gym.spec(env_id).entry_point.startswith("sparring.envs."), env_id
+
+
+def _steps_to_end(env, seed: int, cap: int = 500) -> tuple[int, bool]:
+    """Random admissible play from a seeded reset: (steps taken, truncated) when the episode ends."""
+    rng = random.Random(seed)
+    _, info = env.reset(seed=seed)
+    for step in range(1, cap + 1):
+        _, _, terminated, truncated, info = env.step(rng.choice(info["admissible_actions"]))
+        if terminated or truncated:
+            return step, truncated
+    raise AssertionError(f"no end in {cap} steps")
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_spec_exposes_the_horizon_the_env_truncates_at(env_id, difficulty):
+    env = make_env(env_id, difficulty=difficulty)
+    horizon = env.spec.max_episode_steps
+    assert horizon == env.unwrapped.config.max_steps and horizon > 0
+    assert make_env(env_id, difficulty=difficulty, max_steps=horizon + 3).spec.max_episode_steps == horizon + 3
+    # the env truncates itself there (no TimeLimit is registered)
+    ends = [_steps_to_end(make_env(env_id, difficulty=difficulty, max_steps=8), seed) for seed in range(3)]
+    assert all(steps <= 8 and (steps == 8 or not truncated) for steps, truncated in ends)
+    # a user's own limit still goes through Gymnasium's TimeLimit and shows in the spec
+    limited = make_env(env_id, difficulty=difficulty, max_episode_steps=2)
+    assert limited.spec.max_episode_steps == 2
+    ends = [_steps_to_end(limited, seed) for seed in range(3)]
+    assert all(steps <= 2 and (steps == 2 or not truncated) for steps, truncated in ends)
+    assert any(truncated for _, truncated in ends)
