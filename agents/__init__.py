@@ -10,6 +10,7 @@ from typing import Any
 
 from sparring.agents.base import Agent, unbatch_infos
 from sparring.agents.baselines import OracleAgent, RandomAgent
+from sparring.agents.plugins import is_plugin, make_plugin_agent
 from sparring.agents.rollout import EpisodeResult, StepRecord, run_episodes
 from sparring.errors import ConfigError, UnknownNameError
 
@@ -25,7 +26,11 @@ def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | N
     explain each command (see :class:`~sparring.agents.baselines.OracleAgent`). ``react-memory`` also
     takes ``memory`` (trajectory files; required), ``retriever`` and ``k``
     (:class:`~sparring.agents.memory.MemoryAgent`); ``react-reflexion`` takes ``trials``,
-    ``reflection`` and ``max_reflections`` (:class:`~sparring.agents.reflexion.ReflexionAgent`)."""
+    ``reflection`` and ``max_reflections`` (:class:`~sparring.agents.reflexion.ReflexionAgent`).
+    An import path ``module:factory`` calls that factory with ``seed`` and the other keyword options
+    (an agent of your own, :mod:`sparring.agents.plugins`)."""
+    if is_plugin(name):
+        return make_plugin_agent(name, seed=seed, **kwargs)
     if name == "random":
         return RandomAgent(seed=seed)
     if name == "oracle":
@@ -55,7 +60,7 @@ def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | N
         dtype = resolve_dtype(kwargs.pop("dtype", None), device)
         policy = load_agent_model(model, device=device, seed=0, dtype=dtype)
         return agent_class(policy.model, policy.tokenizer, value_head=policy.value_head, seed=seed, **kwargs)
-    raise UnknownNameError("agent", name, AGENTS)
+    raise UnknownNameError("agent", name, AGENTS, hint="An agent of your own is an import path 'module:factory'.")
 
 
 __all__ = ["AGENTS", "Agent", "EpisodeResult", "OracleAgent", "RandomAgent", "StepRecord", "make_agent",

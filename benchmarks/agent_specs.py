@@ -27,6 +27,14 @@ a Reflexion agent's trials). Suites declare them as tables::
 A memory agent's fingerprint covers its memory files' contents, so a changed memory re-evaluates its
 cached cells.
 
+An agent defined outside sparring is a kind written as an import path ``module:factory`` (see
+:mod:`sparring.agents.plugins`); the table's other keys are the factory's keyword options, and the
+fingerprint covers the module's source, so changed code re-evaluates its cells::
+
+    [agents.mine]
+    kind = "mypkg.agents:make"
+    greeting = "hello"
+
 and the command line names them as ``NAME`` (an agent of the suite, or a kind with its defaults)
 or ``[LABEL=]KIND_OR_NAME,key=value,...`` (``ppo=react,model=runs/ppo/final,mode=score``).
 
@@ -47,6 +55,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sparring.agents.plugins import is_plugin, make_plugin_agent, plugin_fingerprint
 from sparring.errors import ConfigError, SparringError, UnknownNameError
 
 #: agent kinds (the names ``sparring.agents.make_agent`` knows)
@@ -120,7 +129,7 @@ class AgentSpec:
     """One agent of a leaderboard."""
 
     name: str  #: the label in tables and plots
-    kind: str  #: random | oracle | react | react-fewshot | react-memory | react-reflexion
+    kind: str  #: random | oracle | react | react-fewshot | react-memory | react-reflexion | module:factory
     model: str | None = None  #: ReAct kinds: zoo name, checkpoint or model directory, hub id
     options: tuple[tuple[str, Any], ...] = ()  #: ReAct options (and the kind's own), sorted by name
     device: str | None = None  #: torch device of a model agent (default: cpu)
@@ -129,10 +138,18 @@ class AgentSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError(f"an agent's name must be a non-empty string, got {self.name!r}")
-        if self.kind not in KINDS:
-            raise UnknownNameError("agent kind", self.kind, KINDS)
+        if self.kind not in KINDS and not is_plugin(self.kind):
+            raise UnknownNameError("agent kind", self.kind, KINDS,
+                                   hint="An agent of your own is an import path 'module:factory'.")
         options = dict(self.options)
-        if self.kind in MODEL_KINDS:
+        if self.is_plugin:
+            for key, value in options.items():
+                if isinstance(value, list):
+                    options[key] = tuple(value)  # a spec is hashable
+            if self.model is not None:
+                options["model"] = self.model  # the factory's own option
+                object.__setattr__(self, "model", None)
+        elif self.kind in MODEL_KINDS:
             if self.model is None:
                 object.__setattr__(self, "model", "tiny")
             if not isinstance(self.model, str) or not self.model.strip():
@@ -168,6 +185,11 @@ class AgentSpec:
         return self.kind in MODEL_KINDS
 
     @property
+    def is_plugin(self) -> bool:
+        """Whether the agent is defined outside sparring (``kind`` is an import path ``module:factory``)."""
+        return is_plugin(self.kind)
+
+    @property
     def trials(self) -> int:
         """Tries the agent gets at each task (1 but for a Reflexion agent): success within K trials,
         with the env's feedback in between, is another protocol than one try."""
@@ -180,7 +202,7 @@ class AgentSpec:
 
     def identity(self) -> dict[str, Any]:
         """What decides the agent's behaviour (its name does not): part of every cell's cache key."""
-        if self.uses_model and not self.fingerprint:
+        if (self.uses_model or self.is_plugin) and not self.fingerprint:
             raise SparringError(f"agent {self.name!r} has no fingerprint yet; call with_fingerprint first")
         return {"kind": self.kind, "model": self.model, "fingerprint": self.fingerprint or None,
                 "options": dict(self.options), "device": self.device, **self._protocol()}
@@ -206,10 +228,15 @@ def spec_from_table(name: str, table: Mapping[str, Any]) -> AgentSpec:
     data = dict(table)
     kind = data.pop("kind", name if name in KINDS else None)
     if kind is None:
-        raise ConfigError(f"agents.{name} needs a kind: one of {', '.join(KINDS)}")
+        raise ConfigError(f"agents.{name} needs a kind: one of {', '.join(KINDS)}, or an import path "
+                          f"'module:factory' for an agent of your own")
     if not isinstance(kind, str):
         raise ConfigError(f"agents.{name}.kind must be a string, one of {', '.join(KINDS)}; got {kind!r}")
     model, device = data.pop("model", None), data.pop("device", None)
+    if is_plugin(kind):
+        if device is not None:
+            data["device"] = device  # the factory's own option
+        return AgentSpec(name=name, kind=kind, model=model, options=tuple(data.items()))
     if kind not in MODEL_KINDS:
         every = {key for table in (REACT_OPTIONS, *KIND_OPTIONS.values()) for key in table}
         for key in data:
@@ -256,9 +283,10 @@ def parse_agent(text: str, known: Mapping[str, AgentSpec] | None = None) -> Agen
         table = {"kind": spec.kind, **({"model": spec.model} if spec.model is not None else {}),
                  **({"device": spec.device} if spec.device is not None else {}), **dict(spec.options), **options}
         return spec_from_table(label or text, table)
-    if base not in KINDS:
+    if base not in KINDS and not is_plugin(base):
         raise UnknownNameError("agent", base, {*known, *KINDS},
-                               hint="Name an agent of the suite, or a kind with options: 'react,model=DIR'.")
+                               hint="Name an agent of the suite, a kind with options ('react,model=DIR'), or an "
+                                    "agent of your own as an import path ('mypkg.agents:make,key=value').")
     default_label = base if not options else text
     return spec_from_table(label or default_label, {"kind": base, **options})
 
@@ -393,6 +421,12 @@ def memory_fingerprint(memory: str | list[str] | tuple[str, ...]) -> str:
 def with_fingerprint(spec: AgentSpec) -> AgentSpec:
     """The spec with its model's fingerprint (baselines have none: their code is their identity);
     a memory agent's also covers its memory files."""
+    if spec.is_plugin:
+        try:
+            return dataclasses.replace(spec, fingerprint=plugin_fingerprint(spec.kind))
+        except SparringError as exc:
+            exc.args = (f"agent {spec.name!r}: {exc}",)
+            raise
     if not spec.uses_model:
         return spec
     try:
@@ -423,6 +457,8 @@ def build_agent(spec: AgentSpec, seed: int) -> Any:
         return RandomAgent(seed=seed)
     if spec.kind == "oracle":
         return OracleAgent()
+    if spec.is_plugin:
+        return make_plugin_agent(spec.kind, seed=seed, name=spec.name, **dict(spec.options))
     from sparring.agents.react import ReActAgent
     from sparring.agents.zoo import load_agent_model, resolve_dtype
 
