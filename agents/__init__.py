@@ -15,7 +15,7 @@ from sparring.agents.rollout import EpisodeResult, StepRecord, run_episodes
 from sparring.errors import ConfigError, UnknownNameError
 
 #: agent names for ``make_agent`` and ``sparring eval --agent``
-AGENTS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion")
+AGENTS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion", "openai")
 
 
 def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | None = None, **kwargs: Any) -> Agent:
@@ -27,10 +27,19 @@ def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | N
     takes ``memory`` (trajectory files; required), ``retriever`` and ``k``
     (:class:`~sparring.agents.memory.MemoryAgent`); ``react-reflexion`` takes ``trials``,
     ``reflection`` and ``max_reflections`` (:class:`~sparring.agents.reflexion.ReflexionAgent`).
+    ``openai`` talks to an OpenAI-compatible server (vLLM, SGLang): ``model`` is the served name, plus
+    ``base_url`` and :class:`~sparring.agents.openai_backend.OpenAIChatAgent`'s options.
     An import path ``module:factory`` calls that factory with ``seed`` and the other keyword options
     (an agent of your own, :mod:`sparring.agents.plugins`)."""
     if is_plugin(name):
         return make_plugin_agent(name, seed=seed, **kwargs)
+    if name == "openai":
+        from sparring.agents.openai_backend import OpenAIChatAgent
+
+        kwargs.pop("dtype", None)  # the server's business
+        if device is not None:
+            raise ConfigError("the openai agent runs on its server; drop device")
+        return OpenAIChatAgent(model, seed=seed, **kwargs)
     if name == "random":
         return RandomAgent(seed=seed)
     if name == "oracle":

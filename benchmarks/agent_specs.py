@@ -59,7 +59,7 @@ from sparring.agents.plugins import is_plugin, make_plugin_agent, plugin_fingerp
 from sparring.errors import ConfigError, SparringError, UnknownNameError
 
 #: agent kinds (the names ``sparring.agents.make_agent`` knows)
-KINDS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion")
+KINDS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion", "openai")
 MODEL_KINDS = ("react", "react-fewshot", "react-memory", "react-reflexion")
 #: tries at each task a Reflexion agent gets when its spec does not say
 DEFAULT_TRIALS = 3
@@ -93,10 +93,25 @@ KIND_OPTIONS: dict[str, dict[str, tuple[Any, str]]] = {
         "reflection_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (new tokens of a lesson)"),
     },
 }
+#: options of the ``openai`` kind (a model behind an OpenAI-compatible server); the key itself never goes
+#: into a suite or a result file: ``api_key_env`` names the environment variable that holds it
+OPENAI_OPTIONS: dict[str, tuple[Any, str]] = {
+    "base_url": (lambda v: isinstance(v, str) and v.startswith(("http://", "https://")),
+                 "the server's URL, e.g. 'http://localhost:8000/v1'"),
+    "api_key_env": (lambda v: isinstance(v, str) and bool(re.fullmatch(r"[A-Za-z_]\w*", v)),
+                    "the name of an environment variable holding the API key"),
+    "temperature": REACT_OPTIONS["temperature"], "top_p": REACT_OPTIONS["top_p"],
+    "window": REACT_OPTIONS["window"], "show_admissible": REACT_OPTIONS["show_admissible"],
+    "max_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (reply length)"),
+    "concurrency": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (requests in flight)"),
+    "timeout": (lambda v: _number(v) and v > 0, "a number of seconds > 0"),
+    "max_retries": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+}
 #: options a kind cannot do without, and what to tell a user who left one out
 REQUIRED_OPTIONS: dict[str, dict[str, str]] = {
     "react-memory": {"memory": "trajectory files whose won episodes it retrieves as examples, e.g. memory = "
                                "\"expert.jsonl\" (from `sparring collect --agent oracle --out expert.jsonl`)"},
+    "openai": {"base_url": "the URL of an OpenAI-compatible server, e.g. base_url = \"http://localhost:8000/v1\""},
 }
 #: keys of an agent table besides the ReAct options
 SPEC_KEYS = ("kind", "model", "device")
@@ -119,6 +134,8 @@ def _paths(value: Any) -> bool:
 
 def options_of(kind: str) -> dict[str, tuple[Any, str]]:
     """The options an agent of ``kind`` takes (none for the baselines)."""
+    if kind == "openai":
+        return dict(OPENAI_OPTIONS)
     if kind not in MODEL_KINDS:
         return {}
     return {**REACT_OPTIONS, **KIND_OPTIONS.get(kind, {})}
@@ -149,7 +166,10 @@ class AgentSpec:
             if self.model is not None:
                 options["model"] = self.model  # the factory's own option
                 object.__setattr__(self, "model", None)
-        elif self.kind in MODEL_KINDS:
+        elif self.kind in MODEL_KINDS or self.kind == "openai":
+            if self.model is None and self.kind == "openai":
+                raise ConfigError(f"agent {self.name!r} is an openai agent, which needs model: the name its server "
+                                  f"serves the model under")
             if self.model is None:
                 object.__setattr__(self, "model", "tiny")
             if not isinstance(self.model, str) or not self.model.strip():
@@ -172,9 +192,9 @@ class AgentSpec:
                 given = ["model"] * (self.model is not None) + sorted(options)
                 raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which takes no model or options; "
                                   f"got {', '.join(given)} (only the react kinds do: {', '.join(MODEL_KINDS)})")
-            if self.device is not None:
-                raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which runs on no device; "
-                                  f"drop device = {self.device!r}")
+        if self.device is not None and not self.uses_model:
+            raise ConfigError(f"agent {self.name!r} is a {self.kind} agent, which runs on no device here; "
+                              f"drop device = {self.device!r}")
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             raise ConfigError(f"agent {self.name!r}: device must be a torch device name like 'cpu' or 'cuda:0', "
                               f"got {self.device!r}")
@@ -202,7 +222,7 @@ class AgentSpec:
 
     def identity(self) -> dict[str, Any]:
         """What decides the agent's behaviour (its name does not): part of every cell's cache key."""
-        if (self.uses_model or self.is_plugin) and not self.fingerprint:
+        if (self.uses_model or self.is_plugin or self.kind == "openai") and not self.fingerprint:
             raise SparringError(f"agent {self.name!r} has no fingerprint yet; call with_fingerprint first")
         return {"kind": self.kind, "model": self.model, "fingerprint": self.fingerprint or None,
                 "options": dict(self.options), "device": self.device, **self._protocol()}
@@ -237,7 +257,7 @@ def spec_from_table(name: str, table: Mapping[str, Any]) -> AgentSpec:
         if device is not None:
             data["device"] = device  # the factory's own option
         return AgentSpec(name=name, kind=kind, model=model, options=tuple(data.items()))
-    if kind not in MODEL_KINDS:
+    if kind not in MODEL_KINDS and kind != "openai":
         every = {key for table in (REACT_OPTIONS, *KIND_OPTIONS.values()) for key in table}
         for key in data:
             if key not in every:
@@ -427,6 +447,10 @@ def with_fingerprint(spec: AgentSpec) -> AgentSpec:
         except SparringError as exc:
             exc.args = (f"agent {spec.name!r}: {exc}",)
             raise
+    if spec.kind == "openai":
+        # the served model is whatever the server has under that name: its address and name are its identity
+        return dataclasses.replace(spec, fingerprint="openai:" + hashlib.sha256(
+            f"{dict(spec.options)['base_url'].rstrip('/')}|{spec.model}".encode()).hexdigest())
     if not spec.uses_model:
         return spec
     try:
@@ -459,6 +483,15 @@ def build_agent(spec: AgentSpec, seed: int) -> Any:
         return OracleAgent()
     if spec.is_plugin:
         return make_plugin_agent(spec.kind, seed=seed, name=spec.name, **dict(spec.options))
+    if spec.kind == "openai":
+        from sparring.agents.openai_backend import OpenAIChatAgent
+
+        options = dict(spec.options)
+        key_variable = options.pop("api_key_env", None)
+        api_key = os.environ.get(key_variable) if key_variable else None
+        if key_variable and api_key is None:
+            raise ConfigError(f"agent {spec.name!r}: api_key_env names ${key_variable}, which is not set")
+        return OpenAIChatAgent(spec.model, api_key=api_key, seed=seed, name=spec.name, **options)
     from sparring.agents.react import ReActAgent
     from sparring.agents.zoo import load_agent_model, resolve_dtype
 
