@@ -95,6 +95,7 @@ def run_leaderboard(
     seeds: Sequence[int] | None = None,
     samples: int | None = None,
     device: str | None = None,
+    ray: str | bool | None = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) a leaderboard and writes its outputs into ``out``; returns the results
     (what ``leaderboard.json`` holds, with NaN for undefined figures).
@@ -102,7 +103,10 @@ def run_leaderboard(
     ``agents`` are specs or command-line strings (:func:`~sparring.benchmarks.agent_specs.parse_agent`);
     None runs the suite's own. ``episodes``, ``num_envs``, ``seeds`` and ``samples`` override the
     suite's; ``device`` sets the torch device of every model agent. ``command`` is recorded as the
-    command that produced the results (default: this process's command line).
+    command that produced the results (default: this process's command line). ``ray`` runs the cells
+    on ``workers`` Ray actors instead of local worker processes: True or ``"local"`` for a local Ray
+    (or ``$RAY_ADDRESS``), else a cluster address such as ``ray://head:10001``; each actor loads a
+    model once and keeps it for every cell it plays, as a worker process does.
     """
     start = time.perf_counter()
     if not isinstance(suite, Suite):
@@ -131,7 +135,7 @@ def run_leaderboard(
     todo = sorted({c.key: c for c in cells if c.key not in results}.values(), key=lambda c: -c.cost)
     logger.info("leaderboard %s: %d cells, %d cached, %d to evaluate", suite.name, len(cells), len(cached), len(todo))
     results.update(_execute(todo, cache, workers, progress, total=len(cells), done=len(cached),
-                            models=any(c.agent.uses_model for c in todo)))
+                            models=any(c.agent.uses_model for c in todo), ray=ray))
 
     from sparring.benchmarks.scoreboard import compute_board
 
@@ -150,6 +154,7 @@ def run_leaderboard(
         },
         "agents": [s.to_dict() for s in specs],
         "run": {"cells": len(cells), "cached": len(cached), "evaluated": len(todo), "workers": workers,
+                "executor": "ray" if ray else "processes" if workers > 1 else "in-process",
                 "seconds": time.perf_counter() - start,
                 "cell_seconds": sum(float(results[c.key].get("seconds", 0.0)) for c in cells),
                 "cache_dir": str(cache.directory)},
@@ -188,8 +193,18 @@ def init_worker(threads: int, models: bool) -> None:
         hf_logging.set_verbosity_error()
 
 
+class CellActor:
+    """A Ray actor's body for leaderboard cells: a worker process that stays up, its models loaded once."""
+
+    def __init__(self, threads: int, models: bool) -> None:
+        init_worker(threads, models)
+
+    def evaluate(self, cell: Cell, cache_dir: str) -> dict[str, Any]:
+        return evaluate_and_store(cell, cache_dir)
+
+
 def _execute(todo: Sequence[Cell], cache: CellCache, workers: int, progress: bool, *, total: int, done: int,
-             models: bool) -> dict[str, dict[str, Any]]:
+             models: bool, ray: str | bool | None = None) -> dict[str, dict[str, Any]]:
     from tqdm.auto import tqdm
 
     results: dict[str, dict[str, Any]] = {}
@@ -208,6 +223,9 @@ def _execute(todo: Sequence[Cell], cache: CellCache, workers: int, progress: boo
         bar.update(1)
 
     try:
+        if ray:
+            _execute_on_ray(todo, str(cache.directory), workers, models, None if ray is True else str(ray), finish)
+            return results
         if workers == 1:
             if models:
                 _quiet_transformers()
@@ -231,6 +249,34 @@ def _execute(todo: Sequence[Cell], cache: CellCache, workers: int, progress: boo
         return results
     finally:
         bar.close()
+
+
+def _execute_on_ray(todo: Sequence[Cell], cache_dir: str, workers: int, models: bool, address: str | None,
+                    finish: Any) -> None:
+    """Plays the cells on ``workers`` Ray actors, each given its next cell as soon as it is free."""
+    from sparring.agents.ray_actors import init_ray
+
+    ray = init_ray(address)
+    cpus = float(ray.available_resources().get("CPU", 1.0))
+    pool_size = min(workers, len(todo))
+    per_actor = max(cpus / pool_size, 0.01) if cpus < pool_size else 1.0
+    actor_class = ray.remote(num_cpus=per_actor)(CellActor)
+    actors = [actor_class.remote(max(1, int(cpus // pool_size)), models) for _ in range(pool_size)]
+    queue = list(todo)
+    running: dict[Any, Any] = {}
+    try:
+        for actor in actors:
+            if queue:
+                running[actor.evaluate.remote(queue.pop(0), cache_dir)] = actor
+        while running:
+            finished, _ = ray.wait(list(running), num_returns=1)
+            actor = running.pop(finished[0])
+            finish(ray.get(finished[0]))
+            if queue:
+                running[actor.evaluate.remote(queue.pop(0), cache_dir)] = actor
+    finally:
+        for actor in actors:  # cells already stored stay cached; the rest run again on resume
+            ray.kill(actor)
 
 
 def _quiet_transformers() -> None:
