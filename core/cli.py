@@ -48,7 +48,7 @@ def _write_json(data: Any, target: str) -> None:
 # Commands
 # --------------------------------------------------------------------------------------------------
 def cmd_list_envs(args: argparse.Namespace) -> int:
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
     from sparring.envs import registered
 
     rows = [
@@ -163,7 +163,7 @@ def _print_transcript(agent: Any, records: list[Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from sparring.benchmarks.evaluate import evaluate, format_table
+    from sparring.agents.evaluate import evaluate, format_table
     from sparring.envs import entry
 
     env_kwargs = _env_kwargs(args)
@@ -289,7 +289,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
 def cmd_attack(args: argparse.Namespace) -> int:
     from sparring.adversary.registry import catalogue
     from sparring.adversary.report import config_from_args, run_report, summary_rows, write_report
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
 
     if args.list:
         print(format_table(catalogue(), [("name", "operator"), ("family", "family"), ("split", "split"),
@@ -376,7 +376,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Evaluates agents on a benchmark suite and writes the leaderboard (JSON, Markdown, PNG, HTML)."""
     import shlex
 
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
     from sparring.benchmarks.leaderboard import run_leaderboard
     from sparring.benchmarks.leaderboard_tables import console_table
     from sparring.benchmarks.suite import available_suites, load_suite

@@ -60,7 +60,7 @@ def evaluate_policy(model: str, env_ids: Sequence[str], *, split: str, episodes:
                     num_envs: int, seed: int) -> dict[str, float]:
     """Greedy success of a policy (score mode) per env id, and their mean."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate
+    from sparring.agents.evaluate import evaluate
 
     agent = make_agent("react", model=model, seed=seed)
     success = {}

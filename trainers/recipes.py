@@ -142,7 +142,7 @@ class SFTPPOConfig:
 def _evaluate(model: str, config: SFTPPOConfig, ppo: Any) -> dict[str, dict[str, float]]:
     """Greedy success per split and env id (and their mean), with PPO's agent settings."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate
+    from sparring.agents.evaluate import evaluate
 
     agent = make_agent("react", model=model, mode=ppo.mode, normalization=ppo.normalization, window=ppo.window,
                        show_admissible=ppo.show_admissible, max_new_tokens=ppo.max_new_tokens, seed=config.seed)
