@@ -1,4 +1,4 @@
-"""The base of every sparring text env: the contract of DESIGN.md in one class.
+"""The base of every sparring text env: the contract of docs/DESIGN.md in one class.
 
 A family subclasses :class:`TextEnv` and supplies the parts that differ — a task generator, the
 state built from a task spec, the admissible actions computed from that state, their effects, a
