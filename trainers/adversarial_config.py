@@ -26,7 +26,7 @@ _PPO_OWN = ("model", "env_ids", "difficulty", "output_dir", "resume", "seed", "i
 
 @dataclasses.dataclass
 class AdversarialConfig:
-    """Min-max training against a learned adversary (see the module docstring)."""
+    """Min-max training against a learned adversary (see :mod:`sparring.trainers.adversarial`)."""
 
     model: str = dataclasses.field(
         default="tiny",

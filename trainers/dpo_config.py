@@ -13,7 +13,7 @@ from sparring.errors import ConfigError
 
 @dataclasses.dataclass
 class DPOConfig:
-    """Configuration of :func:`train_dpo`."""
+    """Configuration of :func:`~sparring.trainers.dpo.train_dpo`."""
 
     pairs: Sequence[str] = dataclasses.field(
         default=(),

@@ -13,7 +13,7 @@ from sparring.errors import ConfigError
 
 @dataclasses.dataclass
 class ETOConfig:
-    """Configuration of :func:`run_eto`."""
+    """Configuration of :func:`~sparring.trainers.eto.run_eto`."""
 
     model: str = dataclasses.field(
         default="tiny",

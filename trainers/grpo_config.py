@@ -17,7 +17,7 @@ TURN_CREDITS = ("episode", "return_to_go")
 
 @dataclasses.dataclass
 class GRPOConfig:
-    """How to train a policy with GRPO or RLOO (see the module docstring)."""
+    """How to train a policy with GRPO or RLOO (see :mod:`sparring.trainers.grpo`)."""
 
     model: str = dataclasses.field(
         default="tiny",

@@ -19,7 +19,7 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 
 @dataclasses.dataclass
 class PPOConfig:
-    """How to train a policy with PPO (see the module docstring)."""
+    """How to train a policy with PPO (see :mod:`sparring.trainers.ppo`)."""
 
     model: str = dataclasses.field(
         default="tiny",

@@ -42,7 +42,7 @@ def _parse_args(items: Sequence[str], cls: type, own: Sequence[str], flag: str) 
 
 @dataclasses.dataclass
 class SFTPPOConfig:
-    """Oracle trajectories → SFT → PPO (see the module docstring)."""
+    """Oracle trajectories → SFT → PPO (see :mod:`sparring.trainers.recipes`)."""
 
     model: str = dataclasses.field(
         default="tiny",

@@ -15,7 +15,7 @@ from sparring.errors import ConfigError
 
 @dataclasses.dataclass
 class RewardModelConfig:
-    """How to train a reward model (see the module docstring)."""
+    """How to train a reward model (see :mod:`sparring.trainers.reward_model`)."""
 
     data: Sequence[str] = dataclasses.field(
         default=(),

@@ -13,7 +13,7 @@ from sparring.errors import ConfigError
 
 @dataclasses.dataclass
 class SFTConfig:
-    """Configuration of :func:`train_sft`."""
+    """Configuration of :func:`~sparring.trainers.sft.train_sft`."""
 
     data: Sequence[str] = dataclasses.field(
         default=(),
