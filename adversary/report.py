@@ -4,7 +4,7 @@
 target field (``char`` on the observation, ``char`` on the admissible actions, ``injection`` in the
 observation...), each with every operator of its family, at one budget and schedule — on the same
 tasks, and measures per attack: success, the performance drop rate and the attack success rate
-with paired-bootstrap intervals (:mod:`sparring.benchmarks.robustness`), how often the agent's
+with paired-bootstrap intervals (:mod:`sparring.adversary.metrics`), how often the agent's
 chosen action flips, the targeted success of injections, validity, edit fraction and queries.
 
 It then asks which words and positions flip decisions: on turns of the clean episodes it deletes,
@@ -119,7 +119,7 @@ class ReportConfig:
 
 def run_report(agent: Any, config: ReportConfig, scorer: ActionScorer | None = None) -> dict[str, Any]:
     """Plays the clean run and every attack of the suite; returns the report's data (JSON-able)."""
-    from sparring.benchmarks.robustness import (
+    from sparring.adversary.metrics import (
         mean_with_interval,
         robust_success_rate_at_k,
         robustness_summary,

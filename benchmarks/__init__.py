@@ -1,6 +1,6 @@
 """Benchmarks: evaluation with fixed seeds and confidence intervals, and performance programs (``perf``)."""
 
-from sparring.benchmarks.evaluate import (
+from sparring.agents.evaluate import (
     bootstrap_interval,
     evaluate,
     format_table,

@@ -374,7 +374,7 @@ def console_table(data: Mapping[str, Any]) -> str:
     """The headline leaderboard as plain text for a terminal: rank, agent, success per split with
     the interval of the headline split, generalisation gaps and the macro PDR of every attack side
     and split that has one."""
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
     from sparring.benchmarks.scoreboard import headline_split
 
     splits = data["suite"]["resolved"]["splits"]

@@ -28,91 +28,20 @@ stage's figures and times, versions, the command.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import platform
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sparring.errors import ConfigError
+from sparring.benchmarks.main_job_config import MainJobConfig
 
 STAGES = ("expert", "sft", "ppo-clean", "ppo-adversarial", "leaderboard")
 #: the ReAct settings of training and evaluation alike: SFT's prompts (4 earlier turns, actions listed)
 AGENT = {"mode": "score", "normalization": "token", "window": 4, "show_admissible": True}
-
-
-@dataclasses.dataclass
-class MainJobConfig:
-    """The main job's settings; the defaults fit about 15 minutes on two CPU cores."""
-
-    model: str = "tiny"  #: the policy to train: a zoo name, a model directory or a hub id
-    env_ids: Sequence[str] = ("sparring/Household-v0", "sparring/Navigation-v0",  #: envs trained on (train split)
-                              "sparring/ToolQA-v0", "sparring/Shop-v0")
-    difficulty: str = "easy"  #: difficulty preset of the training envs
-    expert_episodes: int = 40  #: oracle episodes per env for SFT
-    sft_epochs: float = 2.0  #: SFT passes over the expert steps
-    sft_learning_rate: float | None = None  #: SFT learning rate (None: SFT's default for the model)
-    rounds: int = 2  #: min-max rounds; both PPO runs train rounds * ppo_iterations iterations
-    ppo_iterations: int = 1  #: PPO iterations per round
-    ppo_episodes: int = 4  #: PPO episodes per env per iteration
-    ppo_learning_rate: float = 2e-4  #: PPO learning rate of the LoRA adapter
-    attack_fraction: float = 0.5  #: share of the adversarial run's PPO episodes played under the adversary
-    adversary_updates: int = 3  #: learned-adversary updates per round
-    adversary_tasks: int = 8  #: episodes per adversary update
-    suite: str = "quick"  #: the leaderboard suite: a name (sparring leaderboard --list-suites) or a .toml file
-    episodes: int | None = None  #: leaderboard tasks per env and split (None: the suite's)
-    workers: int = 2  #: leaderboard worker processes
-    num_envs: int = 8  #: envs played side by side in training
-    device: str | None = None  #: torch device for training and the model agents (None: cpu / the trainer's choice)
-    bf16: bool | None = None  #: bf16 SFT and model agents (None: where native, for every model but tiny)
-    seed: int = 0  #: seeds every stage
-    out: str = "results/main"  #: the results directory
-    progress: bool = True  #: progress bars of the leaderboard
-
-    def __post_init__(self) -> None:
-        from sparring.benchmarks.suite import load_suite
-        from sparring.envs.registration import entry
-
-        self.env_ids = (self.env_ids,) if isinstance(self.env_ids, str) else tuple(self.env_ids)
-        if not self.env_ids:
-            raise ConfigError("expected at least one env id to train on, e.g. env_ids=['sparring/Household-v0']")
-        for env_id in self.env_ids:
-            entry(env_id)  # an unknown id gets a "did you mean" now, not after training
-        for name in ("expert_episodes", "rounds", "ppo_iterations", "ppo_episodes", "adversary_updates",
-                     "adversary_tasks", "workers", "num_envs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.episodes is not None and (isinstance(self.episodes, bool) or not isinstance(self.episodes, int)
-                                          or self.episodes < 1):
-            raise ConfigError(f"episodes must be an integer >= 1 or None (the suite's), got {self.episodes!r}")
-        for name in ("sft_epochs", "ppo_learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-        if not isinstance(self.attack_fraction, (int, float)) or not 0 < self.attack_fraction <= 1:
-            raise ConfigError(f"attack_fraction must be a number in (0, 1], got {self.attack_fraction!r}: the "
-                              f"adversarial run plays that share of its PPO episodes under attack")
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(f"model must be a zoo name, a model directory or a hub id, got {self.model!r}")
-        self._suite = load_suite(self.suite)  # a bad suite file fails here, before any training
-
-    def use_bf16(self) -> bool:
-        """bf16 for SFT and the model agents: as set, or (None) where native for a model other than tiny
-        (tiny's figures stay fp32, as the tests and earlier results have them)."""
-        if self.bf16 is not None:
-            return bool(self.bf16)
-        from sparring.agents.zoo import fast_bf16
-
-        return self.model != "tiny" and fast_bf16(self.device)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
 
 
 class Stages:

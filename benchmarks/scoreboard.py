@@ -4,7 +4,7 @@ Per agent and split (and per agent, env and split): success rate, mean return, m
 invalid-action rate (invalid actions / steps). Generalisation gaps: success on ``train`` minus
 success on ``valid``, ``test`` and ``test_unseen``, over the envs that have both splits. Robustness,
 per agent, attacked split and attack: clean and attacked success, PDR, ASR, targeted ASR (attacks
-that plant injections), NRP and RSR@K as defined in :mod:`sparring.benchmarks.robustness` (whose
+that plant injections), NRP and RSR@K as defined in :mod:`sparring.adversary.metrics` (whose
 functions compute them here), plus the mean edit fraction, the validity of perturbed admissible
 actions and the adversary's queries per perturbed turn; then per attack family and side of the
 train / held-out split (the mean over its attacks) and the macro PDR of each side (the mean over
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sparring.benchmarks import robustness as R
+from sparring.adversary import metrics as R
 
 NAN = math.nan
 #: splits whose gap to train is reported

@@ -633,7 +633,7 @@ class HouseholdEnv(TextEnv):
     def _placed(self) -> int:
         return sum(1 for rec in self._target_recs for o in self._contents[rec] if self._good(o))
 
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         m = self._milestones
         holding = self._holding
         if holding is not None and _kind(holding) == self._goal_obj:

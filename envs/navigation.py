@@ -677,7 +677,7 @@ class NavigationEnv(TextEnv):
         # Anchors are cleared when either object is picked up, so an anchor means both lie here.
         return self._anchor[goal[1]] == goal[2] or self._anchor[goal[2]] == goal[1]
 
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         mission = self._mission
         if self._progress < len(mission):
             holds = self._holds(mission[self._progress])

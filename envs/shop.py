@@ -910,7 +910,7 @@ class ShopEnv(TextEnv):
             missed.append(f"price lower than {self._max_price:.2f} dollars")
         return missed
 
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         total = 2.0 + len(self._goal_attributes) + len(self._goal_options)
         if self._bought is None:
             return 0.0, total, False, False

@@ -1,4 +1,4 @@
-"""The base of every sparring text env: the contract of DESIGN.md in one class.
+"""The base of every sparring text env: the contract of docs/DESIGN.md in one class.
 
 A family subclasses :class:`TextEnv` and supplies the parts that differ — a task generator, the
 state built from a task spec, the admissible actions computed from that state, their effects, a
@@ -251,7 +251,7 @@ class TextEnv(gym.Env[str, str]):
         """Applies an admissible operation to the state and returns the feedback text."""
         raise NotImplementedError
 
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         """The verifier: ``(score, max_score, won, lost)`` read from the state.
 
         Called exactly once after ``reset`` and once after every *valid* step (never after an invalid
@@ -320,7 +320,7 @@ class TextEnv(gym.Env[str, str]):
         self._num_invalid = 0
         self._done = False
         self._started = True
-        self._score, self._max_score, self._won, self._lost = self._evaluate()
+        self._score, self._max_score, self._won, self._lost = self._verify()
         self._actions = self._admissible()
         self._normalized_actions = None
         self._observation = self._clip(self._intro())
@@ -355,7 +355,7 @@ class TextEnv(gym.Env[str, str]):
         else:
             invalid = False
             feedback = self._execute(op)
-            score, self._max_score, won, lost = self._evaluate()
+            score, self._max_score, won, lost = self._verify()
             outcome = self._outcome(won, won and not self._won)
             if self._max_score:
                 progress = (score - self._score) / self._max_score

@@ -649,7 +649,7 @@ class TextWorldEnv(TextEnv):
     # ----------------------------------------------------------------------------------------------
     # Verifier: TextWorld's own
     # ----------------------------------------------------------------------------------------------
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         state = self._state
         return float(self._tw_score), float(self._game.max_score), bool(state["won"]), bool(state["lost"])
 

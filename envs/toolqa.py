@@ -994,7 +994,7 @@ class ToolQAEnv(TextEnv):
     # ----------------------------------------------------------------------------------------------
     # Verifier
     # ----------------------------------------------------------------------------------------------
-    def _evaluate(self) -> tuple[float, float, bool, bool]:
+    def _verify(self) -> tuple[float, float, bool, bool]:
         score = self._pages_read + (1 if self._correct else 0)
         lost = self._finished and not self._correct
         return float(score), float(len(self._required) + 1), self._correct, lost

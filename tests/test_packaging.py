@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("envs", "agents", "trainers", "adversary", "benchmarks")
+PARTS = ("envs", "agents", "trainers", "adversary", "benchmarks", "cli")
 
 
 def test_wheel_maps_each_folder_under_sparring_and_imports_without_the_source_tree(tmp_path):
@@ -18,7 +18,7 @@ def test_wheel_maps_each_folder_under_sparring_and_imports_without_the_source_tr
     names = zipfile.ZipFile(wheel).namelist()
     for part in PARTS:
         assert f"sparring/{part}/__init__.py" in names, part
-    assert "sparring/py.typed" in names and "sparring/cli.py" in names
+    assert "sparring/py.typed" in names and "sparring/cli/__init__.py" in names
     assert not any(n.split("/")[0] in PARTS + ("core", "tests") for n in names), "no bare top-level packages"
     # every module in the source folders made it into the wheel
     for part in PARTS:

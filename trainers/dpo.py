@@ -13,53 +13,13 @@ the new adapter bypassed, with no second copy in memory. The result is a sparrin
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
-
-
-@dataclasses.dataclass
-class DPOConfig:
-    """Configuration of :func:`train_dpo`."""
-
-    pairs: Sequence[str] = ()  #: JSON Lines files of preference pairs (`sparring filter --pairs`)
-    model: str = "tiny"  #: the policy to start from (usually an SFT checkpoint); also the reference
-    output_dir: str = "runs/dpo"  #: where checkpoints, logs and the final policy go
-    beta: float = 0.1  #: strength of the pull toward the reference policy
-    learning_rate: float = 5e-5  #: adapter learning rate
-    epochs: float = 2.0  #: passes over the pairs
-    batch_size: int = 4  #: pairs per device per step
-    gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
-    max_length: int = 1024  #: longest prompt + answer in tokens
-    #: recompute activations in the backward pass: less memory for a large model, slower (off for tiny on CPU)
-    gradient_checkpointing: bool = False
-    lora_r: int = 16  #: rank of the adapter trained by DPO
-    lora_alpha: int = 32  #: LoRA scaling numerator
-    lora_dropout: float = 0.0  #: dropout on the LoRA path
-    seed: int = 0  #: seed of data order and initialisation
-    logging_steps: int = 5  #: steps between log records
-    save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
-    resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
-    device: str | None = None  #: torch device; None lets the Trainer choose
-    bf16: bool | None = None  #: bf16 mixed precision (None: on a GPU that supports it; True also on a CPU with native bf16)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.pairs, str):
-            self.pairs = [self.pairs]
-        for path in self.pairs:
-            if not Path(path).is_file():
-                raise ConfigError(f"pairs file {path!r} does not exist; make one with `sparring filter --pairs`")
-        if not self.beta > 0:
-            raise ConfigError(f"beta must be > 0, got {self.beta}")
-        if not self.learning_rate > 0 or self.epochs <= 0 or self.batch_size < 1:
-            raise ConfigError(
-                f"expected learning_rate > 0, epochs > 0, batch_size >= 1; got {self.learning_rate}, {self.epochs}, "
-                f"{self.batch_size}"
-            )
+from sparring.trainers.dpo_config import DPOConfig
 
 
 def read_pairs(paths: Sequence[str]) -> list[dict[str, Any]]:

@@ -9,58 +9,19 @@ Every round's exploration, pairs, checkpoint and evaluation stay in ``output_dir
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
-
-
-@dataclasses.dataclass
-class ETOConfig:
-    """Configuration of :func:`run_eto`."""
-
-    model: str = "tiny"  #: the starting policy (usually an SFT checkpoint)
-    expert: str = ""  #: oracle trajectories on the training tasks (JSON Lines); collected when empty
-    env_ids: Sequence[str] = ("sparring/Household-v0",)  #: envs to explore and evaluate on
-    difficulty: str = "easy"  #: difficulty of those envs
-    output_dir: str = "runs/eto"  #: where every round's data, checkpoints and logs go
-    rounds: int = 2  #: explore -> pair -> DPO -> evaluate rounds
-    tasks: int = 40  #: training tasks (seeds 0..tasks-1) explored per round
-    samples_per_task: int = 2  #: exploration tries per task
-    temperature: float = 1.0  #: sampling temperature while exploring
-    pair_kind: str = "step"  #: "step" (first divergence) or "trajectory" (whole continuations) pairs
-    beta: float = 0.1  #: DPO strength of the pull toward the reference policy
-    learning_rate: float = 5e-5  #: DPO adapter learning rate
-    epochs: float = 2.0  #: DPO passes over each round's pairs
-    batch_size: int = 4  #: DPO pairs per step
-    valid_episodes: int = 30  #: valid-split episodes per env to evaluate each round
-    num_envs: int = 4  #: envs played side by side while exploring and evaluating
-    seed: int = 0  #: seed of exploration, DPO and evaluation
-    resume: bool = False  #: keep finished rounds and continue
-
-    def __post_init__(self) -> None:
-        if isinstance(self.env_ids, str):
-            self.env_ids = [self.env_ids]
-        if self.rounds < 1 or self.tasks < 1 or self.samples_per_task < 1:
-            raise ConfigError(
-                f"expected rounds, tasks and samples_per_task >= 1; got {self.rounds}, {self.tasks}, "
-                f"{self.samples_per_task}"
-            )
-        if self.pair_kind not in ("step", "trajectory"):
-            raise ConfigError(f"pair_kind must be 'step' or 'trajectory', got {self.pair_kind!r}")
-        if self.temperature <= 0:
-            raise ConfigError(f"exploration needs temperature > 0 to sample, got {self.temperature}")
-        if self.expert and not Path(self.expert).is_file():
-            raise ConfigError(f"expert trajectories {self.expert!r} not found; leave it empty to collect them")
+from sparring.trainers.eto_config import ETOConfig
 
 
 def evaluate_policy(model: str, env_ids: Sequence[str], *, split: str, episodes: int, difficulty: str,
                     num_envs: int, seed: int) -> dict[str, float]:
     """Greedy success of a policy (score mode) per env id, and their mean."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate
+    from sparring.agents.evaluate import evaluate
 
     agent = make_agent("react", model=model, seed=seed)
     success = {}

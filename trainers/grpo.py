@@ -72,13 +72,14 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.errors import ConfigError, TrainingDivergedError
 from sparring.fileio import write_json_atomic, write_text_atomic
 from sparring.trainers import distributed
+from sparring.trainers.grpo_config import ESTIMATORS, TURN_CREDITS, GRPOConfig
 from sparring.trainers.metrics import JsonlLog
 from sparring.trainers.ppo import (
     Decision,
@@ -94,10 +95,6 @@ from sparring.trainers.ppo import (
     _save_checkpoint,
     _short,
     _start_policy,
-    check_integer,
-    check_number,
-    check_policy_fields,
-    config_dict,
     hash_seed,
     parse_env_args,
     policy_loss_terms,
@@ -111,8 +108,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ESTIMATORS = ("grpo", "rloo")
-TURN_CREDITS = ("episode", "return_to_go")
 #: added to the group's standard deviation before dividing by it (estimator "grpo")
 STD_EPS = 1e-4
 #: returns closer than this count as equal: the group carries no signal
@@ -120,97 +115,6 @@ ZERO_SPREAD = 1e-9
 #: the config fields a resumed run must share with the run it continues
 _RESUME_FIELDS = ("model", "env_ids", "difficulty", "mode", "normalization", "lora", "lora_r", "lora_alpha",
                   "tasks_per_iteration", "group_size", "seed", "window", "show_admissible")
-
-
-# --------------------------------------------------------------------------------------------------
-# Config
-# --------------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class GRPOConfig:
-    """How to train a policy with GRPO or RLOO (see the module docstring)."""
-
-    model: str = "tiny"  #: the starting policy: a zoo name, a sparring checkpoint (e.g. SFT's final/), a directory or hub id
-    env_ids: Sequence[str] = ("sparring/Household-v0",)  #: envs to train on (each plays tasks_per_iteration groups per iteration)
-    difficulty: str = "easy"  #: difficulty preset of the envs ("" for the env's default)
-    env_args: Sequence[str] = ()  #: more env kwargs as KEY=VALUE (JSON values), e.g. max_steps=20
-    reward: Sequence[Any] | Mapping[str, float] = ("env",)  #: reward sources: env, progress or a trained reward model's directory, each NAME[=WEIGHT] (Python: anything gym.make(reward=...) takes)
-    invalid_penalty: float = 0.0  #: subtracted from the reward of every action the env rejects as invalid
-    output_dir: str = "runs/grpo"  #: where checkpoints, logs and the final policy go
-    mode: str = "score"  #: "score": a softmax over the admissible actions; "generate": free text, token log-probs
-    normalization: str = "token"  #: score mode: candidate log-probs per "token", per "word", or "sum"
-    temperature: float = 1.0  #: sampling temperature of the policy (the trained distribution)
-    window: int = 4  #: earlier turns shown in the prompt
-    show_admissible: bool = True  #: list the admissible actions in the prompt
-    max_new_tokens: int = 48  #: generate mode: longest reply
-    iterations: int = 20  #: rollout + update iterations in all (a resumed run trains up to this many)
-    max_minutes: float = 0.0  #: also stop after an iteration ending past this many wall-clock minutes of training, evaluations excluded (0: no limit)
-    max_cpu_minutes: float = 0.0  #: the same in CPU time of this process, all threads (fair on a shared machine; 0: no limit)
-    tasks_per_iteration: int = 8  #: tasks per env id per iteration (shared among processes), each played group_size times
-    group_size: int = 4  #: G, tries of each task (>= 2): every episode's baseline comes from its group
-    estimator: str = "grpo"  #: "grpo": (R - group mean) / group std; "rloo": R - mean of the other G-1 returns
-    scale_rewards: bool = True  #: grpo: divide by the group's std (False: only subtract the mean, as Dr. GRPO)
-    turn_credit: str = "episode"  #: "episode": every turn gets its episode's advantage; "return_to_go": each turn's discounted return-to-go against the group baseline
-    gamma: float = 1.0  #: discount per turn of turn_credit="return_to_go"
-    skip_zero_std_groups: bool = False  #: leave groups whose returns are all equal (advantage 0) out of the update
-    num_envs: int = 8  #: envs stepped side by side in each process
-    vectorization_mode: str = "sync"  #: "sync" or "async" vector envs (async needs a picklable reward)
-    lora: bool = True  #: train a LoRA adapter (reference = adapter disabled) or, False, all weights
-    lora_r: int = 16  #: LoRA rank
-    lora_alpha: int = 32  #: LoRA scaling numerator
-    learning_rate: float = 1e-4  #: learning rate of the policy (the adapter, or all weights)
-    update_epochs: int = 1  #: passes over each iteration's turns
-    minibatch_size: int = 64  #: turns per optimizer step (all processes together)
-    micro_batch_size: int = 8  #: turns per forward/backward; the rest of a minibatch accumulates gradients
-    clip_coef: float = 0.2  #: ratio clipping of the surrogate (matters once update_epochs or minibatches > 1)
-    ent_coef: float = 0.0  #: weight of the entropy bonus
-    kl_coef: float = 0.04  #: weight of KL(policy || reference) in the loss
-    kl_limit: float = 1.0  #: report an iteration whose KL to the reference passes this, in nats per action (0: never)
-    max_grad_norm: float = 1.0  #: gradient clipping (0: none)
-    eval_every: int = 0  #: greedy evaluation every this many iterations, and before the first (0: none)
-    eval_episodes: int = 20  #: episodes per env id of an evaluation (seeds 0..n-1)
-    eval_split: str = "valid"  #: split of the evaluations
-    save_every: int = 1  #: iterations between checkpoints
-    keep_checkpoints: int = 2  #: checkpoints kept (older ones are deleted; at least 1)
-    seed: int = 0  #: seeds the adapter, the env seeds and every sampling stream
-    device: str | None = None  #: "cpu", "cuda", ... (default: this process's GPU when there is one)
-    dtype: str | None = None  #: weights' dtype, e.g. "bfloat16" (default: the checkpoint's; float32 for tiny)
-    tensorboard: bool = True  #: also write TensorBoard events (needs the tensorboard package)
-    progress: bool = True  #: a progress bar over the iterations (shown only on a terminal)
-    resume: bool = False  #: continue from the last checkpoint in output_dir
-
-    def __post_init__(self) -> None:
-        check_policy_fields(self)
-        if self.estimator not in ESTIMATORS:
-            raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        if self.turn_credit not in TURN_CREDITS:
-            raise ConfigError(f"turn_credit must be one of {TURN_CREDITS}, got {self.turn_credit!r}")
-        if not isinstance(self.group_size, int) or isinstance(self.group_size, bool) or self.group_size < 2:
-            raise ConfigError(f"group_size must be an integer >= 2 (a group baseline needs several tries of a task), "
-                              f"got {self.group_size!r}; e.g. group_size=4")
-        for name in ("iterations", "tasks_per_iteration", "num_envs", "lora_r", "lora_alpha",
-                     "update_epochs", "minibatch_size", "micro_batch_size", "max_new_tokens", "eval_episodes",
-                     "save_every", "keep_checkpoints"):
-            check_integer(self, name, 1)
-        for name in ("window", "eval_every"):
-            check_integer(self, name, 0)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
-        check_number(self, "temperature", 0.0, open_low=True)
-        check_number(self, "learning_rate", 0.0, 1.0, open_low=True)
-        check_number(self, "gamma", 0.0, 1.0)
-        check_number(self, "clip_coef", 0.0, open_low=True)
-        for name in ("ent_coef", "kl_coef", "kl_limit", "max_grad_norm", "invalid_penalty", "max_minutes",
-                     "max_cpu_minutes"):
-            check_number(self, name, 0.0)
-        for name in ("scale_rewards", "skip_zero_std_groups", "lora", "show_admissible"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.minibatch_size < self.micro_batch_size:
-            raise ConfigError(f"expected micro_batch_size <= minibatch_size, got {self.micro_batch_size} > "
-                              f"{self.minibatch_size}; lower micro_batch_size (it only splits a minibatch)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_dict(self)
 
 
 @dataclasses.dataclass

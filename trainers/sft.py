@@ -12,7 +12,6 @@ interrupted run. Runs unchanged under ``accelerate launch``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
@@ -22,62 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
+from sparring.trainers.sft_config import SFTConfig
 from sparring.trajectory import Episode, read_episodes, sft_rows
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class SFTConfig:
-    """Configuration of :func:`train_sft`."""
-
-    data: Sequence[str] = ()  #: trajectory files (JSON Lines) to learn from
-    model: str = "tiny"  #: zoo name, model directory, sparring checkpoint or hub id to start from
-    output_dir: str = "runs/sft"  #: where checkpoints, logs and the final policy go
-    lora: bool | None = None  #: LoRA adapter (True) or full fine-tuning (False); None: full for tiny, else LoRA
-    lora_r: int = 16  #: LoRA rank
-    lora_alpha: int = 32  #: LoRA scaling numerator
-    lora_dropout: float = 0.0  #: dropout on the LoRA path (its masks cost ~15% of a CPU step)
-    learning_rate: float | None = None  #: None: 2e-4 with LoRA, 1e-3 full fine-tuning of tiny, else 2e-5
-    epochs: float = 3.0  #: passes over the data
-    batch_size: int = 8  #: examples per device per step
-    gradient_accumulation_steps: int = 1  #: steps whose gradients are summed before an update
-    max_length: int = 1024  #: longest example in tokens (longer prompts are cut from the left)
-    #: recompute activations in the backward pass: less memory for a large model, slower (off for tiny on CPU)
-    gradient_checkpointing: bool = False
-    warmup_ratio: float = 0.03  #: share of steps with a rising learning rate
-    general_data: str | None = None  #: JSON Lines of {"messages": [...]} general instruction data to mix in
-    general_ratio: float = 0.0  #: general examples per trajectory example (0.2 = one in six of the mix)
-    seed: int = 0  #: seed of data order, initialisation and dropout
-    logging_steps: int = 10  #: steps between log records
-    save_total_limit: int = 2  #: Hugging Face checkpoints kept for resuming
-    resume: bool = False  #: continue from the last checkpoint in output_dir/checkpoints
-    device: str | None = None  #: torch device; None lets the Trainer choose
-    bf16: bool | None = None  #: bf16 mixed precision (None: on a GPU that supports it; True also on a CPU with native bf16)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.data, str):
-            self.data = [self.data]
-        if not self.data:
-            raise ConfigError("SFT needs trajectory files; pass data=['trajectories.jsonl'] (from `sparring collect`)")
-        for path in self.data:
-            if not Path(path).is_file():
-                raise ConfigError(f"trajectory file {path!r} does not exist; create it with `sparring collect`")
-        if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError(
-                f"expected epochs > 0, batch_size >= 1, gradient_accumulation_steps >= 1; got {self.epochs}, "
-                f"{self.batch_size}, {self.gradient_accumulation_steps}"
-            )
-        if not 0.0 <= self.general_ratio <= 10.0:
-            raise ConfigError(f"general_ratio must be between 0 and 10, got {self.general_ratio}")
-        if self.general_ratio > 0 and not self.general_data:
-            raise ConfigError("general_ratio > 0 needs general_data=PATH (JSON Lines of {'messages': [...]})")
-        if self.lora is None:
-            self.lora = self.model != "tiny"
-        if self.learning_rate is None:
-            self.learning_rate = 2e-4 if self.lora else (1e-3 if self.model == "tiny" else 2e-5)
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
 def general_rows(path: str, count: int, seed: int) -> list[dict[str, Any]]:

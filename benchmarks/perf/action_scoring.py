@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 import sparring
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.fileio import write_json_atomic
 
 KS = (4, 16, 64)

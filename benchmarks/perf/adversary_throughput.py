@@ -47,7 +47,7 @@ import gymnasium as gym
 import sparring
 from sparring.adversary import OPERATORS, Context, Move, PerturbationWrapper, View, apply_moves, interpret
 from sparring.adversary.edits import FIELDS
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.envs import registered
 from sparring.fileio import write_json_atomic
 

@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 
 import sparring
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.envs import registered
 from sparring.envs.spaces import UnicodeText
 from sparring.fileio import write_json_atomic

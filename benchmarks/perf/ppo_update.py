@@ -48,7 +48,7 @@ from typing import Any
 import torch
 
 import sparring
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.fileio import write_json_atomic
 
 TARGET_THROUGHPUT = 0.70

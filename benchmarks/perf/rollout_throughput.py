@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 import sparring
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.fileio import write_json_atomic
 
 TARGET_MODEL_SHARE = 0.80

@@ -30,7 +30,7 @@ from typing import Any
 import gymnasium as gym
 
 import sparring
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.envs.textworld_games import CACHE_ENV, TextWorldEnv, register_textworld
 from sparring.fileio import write_json_atomic
 

@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(summary, curves, out / "adversarial.png")
     write_json_atomic(out / "summary.json", summary)
 
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
 
     def cell(agg: dict[str, Any]) -> str:
         if agg["mean"] is None:

@@ -51,7 +51,7 @@ def evaluate_policy(agent_name: str, *, model: str, agent_kwargs: dict[str, Any]
                     num_envs: int, seed: int) -> dict[str, Any]:
     """Greedy success (95% Wilson interval) per split and env, and pooled over the envs."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate, wilson_interval
+    from sparring.agents.evaluate import evaluate, wilson_interval
 
     if agent_name == "random":
         agent = make_agent("random", seed=seed)
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(summary, {"SFT → PPO": ppo_log, "PPO from scratch": scratch_log}, out / "curves.png")
     write_json_atomic(out / "summary.json", summary)
 
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
 
     rows = []
     for label, table in (("random", random_["result"]), ("SFT", sft["result"]), ("SFT -> PPO", tuned["result"]),

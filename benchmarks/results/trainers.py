@@ -38,7 +38,7 @@ def evaluate_agent(name: str, *, model: str, split: str, episodes: int, difficul
                    seed: int) -> dict[str, Any]:
     """Success (with a 95% Wilson interval) per env, pooled over envs too."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate, wilson_interval
+    from sparring.agents.evaluate import evaluate, wilson_interval
 
     agent = make_agent(name, model=model, seed=seed) if name.startswith("react") else make_agent(name, seed=seed)
     rows, wins, total = {}, 0, 0
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         valid_episodes=budget["valid_episodes"], num_envs=args.num_envs, seed=args.seed,
         learning_rate=args.eto_learning_rate, resume=True)))
     # run_eto logs success rates; with the episode count they give the same intervals as above
-    from sparring.benchmarks.evaluate import wilson_interval
+    from sparring.agents.evaluate import wilson_interval
 
     n = budget["valid_episodes"]
     rounds = []
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(summary, JsonlLog(sft_dir / "metrics.jsonl").read(), out / "curves.png")
     write_json_atomic(out / "summary.json", summary)
 
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
 
     labels = [("random", random_["result"]), ("untrained tiny", untrained["result"]), ("SFT", sft_valid["result"])]
     labels += [(f"SFT + ETO round {r['round']}", r["valid"]) for r in rounds[1:]]

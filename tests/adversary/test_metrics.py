@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sparring.benchmarks.robustness import (
+from sparring.adversary.metrics import (
     attack_success_rate,
     mean_with_interval,
     normalized_robust_performance,

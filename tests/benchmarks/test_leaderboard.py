@@ -74,7 +74,7 @@ def test_the_oracle_wins_everything_and_no_attack_hurts_it(tiny_board):
 def test_cells_play_the_same_tasks_as_sparring_eval(tiny_board):
     """A cell is the fixed-seed evaluation `sparring eval` runs: same tasks, same outcomes."""
     from sparring.agents import make_agent
-    from sparring.benchmarks.evaluate import evaluate
+    from sparring.agents.evaluate import evaluate
 
     row, _ = evaluate(make_agent("random", seed=0), "sparring/Shop-v0", split="test", episodes=3,
                       env_kwargs={"difficulty": "easy", "max_steps": 8})

@@ -10,7 +10,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from sparring.benchmarks.evaluate import format_table
+from sparring.agents.evaluate import format_table
 from sparring.benchmarks.scoreboard import (
     attack_figures,
     bootstrap,

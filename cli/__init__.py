@@ -48,7 +48,7 @@ def _write_json(data: Any, target: str) -> None:
 # Commands
 # --------------------------------------------------------------------------------------------------
 def cmd_list_envs(args: argparse.Namespace) -> int:
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
     from sparring.envs import registered
 
     rows = [
@@ -163,7 +163,7 @@ def _print_transcript(agent: Any, records: list[Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from sparring.benchmarks.evaluate import evaluate, format_table
+    from sparring.agents.evaluate import evaluate, format_table
     from sparring.envs import entry
 
     env_kwargs = _env_kwargs(args)
@@ -289,7 +289,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
 def cmd_attack(args: argparse.Namespace) -> int:
     from sparring.adversary.registry import catalogue
     from sparring.adversary.report import config_from_args, run_report, summary_rows, write_report
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
 
     if args.list:
         print(format_table(catalogue(), [("name", "operator"), ("family", "family"), ("split", "split"),
@@ -342,7 +342,7 @@ RECIPES: dict[str, tuple[str, str, str, str]] = {
 def cmd_train(args: argparse.Namespace) -> int:
     import importlib
 
-    from sparring.config_cli import config_from_args
+    from sparring.cli.options import config_from_args
 
     _quiet_transformers()
     module_name, cls_name, function, _ = RECIPES[args.recipe] if args.trainer == "recipe" else TRAINERS[args.trainer]
@@ -376,7 +376,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Evaluates agents on a benchmark suite and writes the leaderboard (JSON, Markdown, PNG, HTML)."""
     import shlex
 
-    from sparring.benchmarks.evaluate import format_table
+    from sparring.agents.evaluate import format_table
     from sparring.benchmarks.leaderboard import run_leaderboard
     from sparring.benchmarks.leaderboard_tables import console_table
     from sparring.benchmarks.suite import available_suites, load_suite
@@ -436,7 +436,7 @@ def cmd_main(args: argparse.Namespace) -> int:
     """The main job: expert trajectories -> SFT -> PPO clean and against the adversary -> the leaderboard."""
     from sparring.benchmarks.leaderboard_tables import console_table
     from sparring.benchmarks.main_job import MainJobConfig, run_main_job
-    from sparring.config_cli import config_from_args
+    from sparring.cli.options import config_from_args
 
     config = config_from_args(MainJobConfig, args)
     _quiet_transformers()
@@ -607,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the report's data as JSON here ('-' prints it)")
     p.set_defaults(func=cmd_attack)
 
-    from sparring.config_cli import add_config_arguments
+    from sparring.cli.options import add_config_arguments
 
     p = sub.add_parser("train", help=f"train a policy or a reward model: {' | '.join(TRAINERS)}")
     train_sub = p.add_subparsers(dest="trainer", required=True)
@@ -646,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "adversary -> the leaderboard on held-out splits and held-out attacks. Every "
                                    "stage is kept in --out and reused on a re-run; flags scale it up.")
     from sparring.benchmarks.main_job import MainJobConfig
-    from sparring.config_cli import add_config_arguments
+    from sparring.cli.options import add_config_arguments
 
     add_config_arguments(p, MainJobConfig)  # one flag per field; --no-progress turns the progress bars off
     p.set_defaults(func=cmd_main)
@@ -672,6 +672,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sparring: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,28 +1,21 @@
-"""Command-line options from a config dataclass: one ``--flag`` per field, help from the field's comment.
+"""Command-line options from a config dataclass: one ``--flag`` per field, help from the field's metadata.
 
-Config dataclasses document each field with a trailing ``#: help`` comment (STYLE.md item 4); this
-reads those comments so the command line and the Python API cannot drift apart.
+Config dataclasses (``x_config.py`` beside ``x.py``) give each field its help as
+``dataclasses.field(metadata={"help": ...})`` (docs/STYLE.md, item 4); this reads it, so the command
+line and the Python API cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import re
 import typing
 from typing import Any
 
-_FIELD = re.compile(r"^\s+(\w+)\s*:.*?#:\s*(.+)$")
-
 
 def field_help(cls: type) -> dict[str, str]:
-    """``{field: help}`` from the ``#:`` comments in the class source (empty without source)."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    return {m.group(1): m.group(2).strip() for m in map(_FIELD.match, source.splitlines()) if m}
+    """``{field: help}`` from each field's ``metadata["help"]``."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(cls) if "help" in f.metadata}
 
 
 def _kind(annotation: Any) -> tuple[str, type]:
@@ -48,7 +41,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tu
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         kind, type_ = _kind(hints.get(f.name, str))
-        text = helps.get(f.name, "")
+        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if kind == "list":
             parser.add_argument(flag, dest=f.name, nargs="+", default=None, help=f"{text} (default: {list(default)})")
         elif kind == "bool":

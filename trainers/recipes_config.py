@@ -1,0 +1,169 @@
+"""The configuration of :func:`~sparring.trainers.recipes.run_sft_ppo` (``sparring train recipe sft-ppo``):
+one field per option, each with its help in the field's metadata, from which the command line builds its
+options (docs/STYLE.md, item 4)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sparring.errors import ConfigError
+
+#: fields the recipe sets itself; sft_args / ppo_args may not override them
+_SFT_OWN = ("data", "model", "output_dir", "resume", "seed")
+_PPO_OWN = ("model", "env_ids", "difficulty", "output_dir", "resume", "seed")
+
+
+def _parse_args(items: Sequence[str], cls: type, own: Sequence[str], flag: str) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected {flag} as KEY=VALUE, got {item!r}; e.g. {flag} learning_rate=1e-4")
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(sorted(fields))}"
+            raise ConfigError(f"{flag}: {cls.__name__} has no field {key!r}{hint}")
+        if key in own:
+            raise ConfigError(f"{flag}: {key!r} is set by the recipe itself; use the recipe's own option")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return values
+
+
+@dataclasses.dataclass
+class SFTPPOConfig:
+    """Oracle trajectories → SFT → PPO (see :mod:`sparring.trainers.recipes`)."""
+
+    model: str = dataclasses.field(
+        default="tiny",
+        metadata={"help": "the model SFT starts from (a zoo name, checkpoint, directory or hub id)"},
+    )
+    env_ids: Sequence[str] = dataclasses.field(
+        default=("sparring/Household-v0", "sparring/Navigation-v0"),
+        metadata={"help": "envs of every stage"},
+    )
+    difficulty: str = dataclasses.field(default="easy", metadata={"help": "difficulty preset of the envs"})
+    output_dir: str = dataclasses.field(
+        default="runs/sft-ppo",
+        metadata={"help": "one subfolder per stage goes here"},
+    )
+    expert_episodes: int = dataclasses.field(
+        default=100,
+        metadata={"help": "oracle episodes per env id (train split, seeds 0..n-1)"},
+    )
+    sft_epochs: float = dataclasses.field(default=3.0, metadata={"help": "SFT passes over the expert steps"})
+    sft_batch_size: int = dataclasses.field(default=8, metadata={"help": "SFT examples per step"})
+    sft_learning_rate: float | None = dataclasses.field(
+        default=None,
+        metadata={"help": "None: SFT's default for the model (1e-3 full fine-tuning of tiny)"},
+    )
+    sft_lora: bool | None = dataclasses.field(
+        default=None,
+        metadata={"help": "SFT with a LoRA adapter (True) or all weights (False); None: SFT's default"},
+    )
+    sft_args: Sequence[str] = dataclasses.field(
+        default=(),
+        metadata={"help": "more SFTConfig fields as KEY=VALUE (JSON values), e.g. max_length=512"},
+    )
+    ppo_iterations: int = dataclasses.field(default=20, metadata={"help": "PPO iterations"})
+    ppo_episodes_per_iteration: int = dataclasses.field(
+        default=16,
+        metadata={"help": "PPO episodes per env id per iteration"},
+    )
+    ppo_learning_rate: float = dataclasses.field(
+        default=1e-4,
+        metadata={"help": "PPO learning rate of the adapter"},
+    )
+    ppo_kl_coef: float = dataclasses.field(
+        default=0.05,
+        metadata={"help": "PPO weight of KL(policy || SFT policy)"},
+    )
+    ppo_mode: str = dataclasses.field(
+        default="score",
+        metadata={"help": 'PPO action mode: "score" (admissible actions) or "generate"'},
+    )
+    ppo_args: Sequence[str] = dataclasses.field(
+        default=(),
+        metadata={"help": "more PPOConfig fields as KEY=VALUE (JSON values), e.g. update_epochs=2"},
+    )
+    eval_episodes: int = dataclasses.field(
+        default=20,
+        metadata={"help": "greedy episodes per env id and split comparing SFT with SFT -> PPO (0: no "
+                          "evaluation)"},
+    )
+    eval_splits: Sequence[str] = dataclasses.field(
+        default=("valid",),
+        metadata={"help": "splits of that evaluation"},
+    )
+    num_envs: int = dataclasses.field(
+        default=8,
+        metadata={"help": "envs played side by side in collection, PPO and evaluation"},
+    )
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every stage"})
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "skip finished stages and continue an interrupted one"},
+    )
+
+    def __post_init__(self) -> None:
+        from sparring.envs.splits import SPLITS
+        from sparring.trainers.ppo import PPOConfig
+        from sparring.trainers.sft import SFTConfig
+
+        if isinstance(self.env_ids, str):
+            self.env_ids = (self.env_ids,)
+        self.env_ids = tuple(self.env_ids)
+        for name in ("sft_args", "ppo_args", "eval_splits"):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, (getattr(self, name),))
+            setattr(self, name, tuple(getattr(self, name)))
+        for name in ("expert_episodes", "sft_batch_size", "num_envs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.eval_episodes, int) or self.eval_episodes < 0:
+            raise ConfigError(f"eval_episodes must be an integer >= 0 (0: no evaluation), got {self.eval_episodes!r}")
+        if not isinstance(self.sft_epochs, (int, float)) or not math.isfinite(self.sft_epochs) or self.sft_epochs <= 0:
+            raise ConfigError(f"sft_epochs must be a number > 0, got {self.sft_epochs!r}")
+        for split in self.eval_splits:
+            if split not in SPLITS:
+                raise ConfigError(f"eval_splits must be among {SPLITS}, got {split!r}")
+        self._sft_extra = _parse_args(self.sft_args, SFTConfig, _SFT_OWN, "--sft-args")
+        self._ppo_extra = _parse_args(self.ppo_args, PPOConfig, _PPO_OWN, "--ppo-args")
+        self.ppo_config(self.model)  # PPO's own checks, now rather than after SFT
+
+    def ppo_config(self, model: str) -> Any:
+        from sparring.trainers.ppo import PPOConfig
+
+        settings = dict(iterations=self.ppo_iterations, episodes_per_iteration=self.ppo_episodes_per_iteration,
+                        learning_rate=self.ppo_learning_rate, kl_coef=self.ppo_kl_coef, mode=self.ppo_mode,
+                        num_envs=self.num_envs)
+        settings.update(self._ppo_extra)
+        return PPOConfig(model=model, env_ids=self.env_ids, difficulty=self.difficulty,
+                         output_dir=str(Path(self.output_dir) / "ppo"), seed=self.seed, resume=self.resume, **settings)
+
+    def sft_config(self, data: str) -> Any:
+        from sparring.trainers.sft import SFTConfig
+
+        settings: dict[str, Any] = dict(epochs=self.sft_epochs, batch_size=self.sft_batch_size)
+        if self.sft_learning_rate is not None:
+            settings["learning_rate"] = self.sft_learning_rate
+        if self.sft_lora is not None:
+            settings["lora"] = self.sft_lora
+        settings.update(self._sft_extra)
+        return SFTConfig(data=[data], model=self.model, output_dir=str(Path(self.output_dir) / "sft"),
+                         seed=self.seed, resume=self.resume, **settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)}
