@@ -27,8 +27,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from sparring.errors import ConfigError, SparringError
-from sparring.fileio import publish_dir
+from sparring.fileio import staged_dir
 
 FORMAT = 1
 WEIGHTS = "discriminator.safetensors"
@@ -223,15 +221,10 @@ class Discriminator:
         from safetensors.numpy import save_file
 
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with staged_dir(target) as staging:
             meta, tensors = self.state()
             save_file(tensors, str(staging / WEIGHTS))
             (staging / META).write_text(json.dumps(meta, indent=2) + "\n")
-            publish_dir(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return target
 
     @classmethod

@@ -55,8 +55,6 @@ import logging
 import math
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -74,7 +72,7 @@ from sparring.adversary.policies import Plan, TaskFeatures, TurnView
 from sparring.adversary.registry import HELD_OUT_OPERATORS, OPERATORS, resolve
 from sparring.adversary.scoring import ActionScorer, ScoreRequest, argmax, choice_probabilities
 from sparring.errors import ConfigError, SparringError
-from sparring.fileio import publish_dir
+from sparring.fileio import json_safe, staged_dir
 
 logger = logging.getLogger(__name__)
 
@@ -748,9 +746,7 @@ class LearnedAdversary:
         from safetensors.torch import save_file
 
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with staged_dir(target) as staging:
             tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()}
             for m, (_, net) in enumerate(self.population):
                 tensors.update({f"population.{m}.{k}": v for k, v in net.state_dict().items()})
@@ -762,13 +758,10 @@ class LearnedAdversary:
                     "updates": self.updates, "population": [u for u, _ in self.population],
                     "optimizer": {"param_groups": optimizer["param_groups"],
                                   "state": {str(p): sorted(s) for p, s in optimizer["state"].items()}},
-                    "history": _json_safe(self.history)}
+                    "history": json_safe(self.history)}
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(staging / TENSORS))
             (staging / META).write_text(json.dumps(meta, indent=2) + "\n")
             self.discriminator.save(staging / DISCRIMINATOR_DIR)
-            publish_dir(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return target
 
     @classmethod
@@ -816,16 +809,6 @@ def _frozen(network: PolicyNetwork) -> PolicyNetwork:
     for parameter in copy_.parameters():
         parameter.requires_grad_(False)
     return copy_
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 __all__ = ["AttackedEpisode", "Decision", "INDEX_CHOICES", "LearnedAdversary", "LearnedAdversaryConfig",

@@ -24,7 +24,6 @@ import functools
 import json
 import math
 import random
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -444,15 +443,13 @@ def _plots(data: Mapping[str, Any], directory: Path) -> None:
 def write_report(data: Mapping[str, Any], directory: str | Path) -> Path:
     """Writes report.md, report.json, robustness.png and words.png into ``directory`` (replacing
     what was there, all at once)."""
-    from sparring.fileio import publish_dir
+    from sparring.fileio import staged_dir
 
     target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    (staging / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    (staging / "report.md").write_text(to_markdown(data), encoding="utf-8")
-    _plots(data, staging)
-    publish_dir(staging, target)
+    with staged_dir(target) as staging:
+        (staging / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        (staging / "report.md").write_text(to_markdown(data), encoding="utf-8")
+        _plots(data, staging)
     return target
 
 

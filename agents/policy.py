@@ -21,8 +21,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +30,7 @@ import torch
 from torch import nn
 
 from sparring.errors import SparringError
-from sparring.fileio import publish_dir
+from sparring.fileio import staged_dir
 
 FORMAT = 1
 METADATA = "sparring_agent.json"
@@ -107,9 +105,7 @@ class AgentModel:
     def save(self, directory: str | os.PathLike) -> Path:
         """Writes the checkpoint atomically (see the module docstring)."""
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with staged_dir(target) as tmp:
             base_model = self.base_model
             if self.has_adapter:
                 self.model.save_pretrained(tmp / "adapter")
@@ -136,9 +132,6 @@ class AgentModel:
                     "hidden_size": self.value_head.hidden_size, "inner_size": self.value_head.inner_size},
             }
             (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
-            publish_dir(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return target
 
     @classmethod

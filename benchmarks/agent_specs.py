@@ -57,6 +57,7 @@ from typing import Any
 
 from sparring.agents.plugins import is_plugin, make_plugin_agent, plugin_fingerprint
 from sparring.errors import ConfigError, SparringError, UnknownNameError
+from sparring.keyvalues import parse_value
 
 #: agent kinds (the names ``sparring.agents.make_agent`` knows)
 KINDS = ("random", "oracle", "react", "react-fewshot", "react-memory", "react-reflexion", "openai")
@@ -265,13 +266,6 @@ def spec_from_table(name: str, table: Mapping[str, Any]) -> AgentSpec:
     return AgentSpec(name=name, kind=kind, model=model, options=tuple(data.items()), device=device)
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def parse_agent(text: str, known: Mapping[str, AgentSpec] | None = None) -> AgentSpec:
     """An agent from a command-line spec: ``NAME``, ``KIND`` or ``[LABEL=]NAME_OR_KIND,key=value,...``.
 
@@ -295,7 +289,7 @@ def parse_agent(text: str, known: Mapping[str, AgentSpec] | None = None) -> Agen
         if not eq or not key:
             raise ConfigError(f"agent spec {text!r}: expected key=value after the kind, got {part!r}; e.g. "
                               f"'react,model=tiny,mode=score'")
-        options[key.strip()] = _value(raw.strip())
+        options[key.strip()] = parse_value(raw.strip())
     if base in known:
         spec = known[base]
         if not options:

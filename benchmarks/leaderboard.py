@@ -28,7 +28,6 @@ import datetime
 import io
 import json
 import logging
-import math
 import multiprocessing
 import os
 import platform
@@ -45,7 +44,7 @@ from sparring.benchmarks.agent_specs import AgentSpec, environment_threads, sele
 from sparring.benchmarks.cells import Cell, CellCache, evaluate_and_store
 from sparring.benchmarks.suite import Suite, load_suite
 from sparring.errors import ConfigError, SparringError
-from sparring.fileio import write_text_atomic
+from sparring.fileio import json_safe, write_bytes_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -316,37 +315,8 @@ def provenance(command: str | None) -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
-def _plain(value: Any) -> Any:
-    """JSON-able: NaN and infinities become null, tuples lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _plain(value.item())
-    return value
-
-
 def dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(_plain(data), indent=2, allow_nan=False) + "\n"
-
-
-def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> Path:
-    """``payload`` to ``path`` through a temporary file and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n"
 
 
 def write_outputs(data: dict[str, Any], out: str | os.PathLike) -> dict[str, str]:

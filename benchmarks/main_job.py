@@ -45,18 +45,21 @@ AGENT = {"mode": "score", "normalization": "token", "window": 4, "show_admissibl
 
 
 class Stages:
-    """Stage records under ``out/stages``: a stage whose key matches its record is reused."""
+    """Stage records under ``out/stages`` (:class:`~sparring.trainers.run_dir.StageRecords`): a stage
+    whose key matches its record is reused."""
 
     def __init__(self, out: Path) -> None:
+        from sparring.trainers.run_dir import StageRecords
+
         self.out = out
         self.key = ""  # the key of the last stage run or reused: part of the next one's key
+        self.stages = StageRecords.files(out / "stages")
         self.records: dict[str, dict[str, Any]] = {}
 
     def run(self, name: str, settings: dict[str, Any], work: Path | None, body: Callable[[], Any],
             say: Callable[[str], None]) -> Any:
         key = hashlib.sha256(json.dumps([self.key, name, settings], sort_keys=True, default=str).encode()).hexdigest()
-        path = self.out / "stages" / f"{name}.json"
-        record = json.loads(path.read_text()) if path.is_file() else None
+        record = self.stages.get(name)
         if record is not None and record.get("key") == key:
             say(f"{name}: finished earlier ({record['seconds']:.0f} s), reused")
         else:
@@ -64,12 +67,7 @@ class Stages:
                 say(f"{name}: settings changed since the last run; clearing {work} and running it again")
                 shutil.rmtree(work) if work.is_dir() else work.unlink()
             say(f"{name}: running")
-            from sparring.fileio import write_json_atomic
-
-            start = time.perf_counter()
-            result = body()
-            record = {"key": key, "settings": settings, "result": result, "seconds": time.perf_counter() - start}
-            write_json_atomic(path, record)
+            record = self.stages.record(name, body, timed=True, key=key, settings=settings)
             say(f"{name}: done in {record['seconds']:.0f} s")
         self.key = key
         self.records[name] = record

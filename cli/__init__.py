@@ -23,14 +23,10 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if getattr(args, "difficulty", None):
         kwargs["difficulty"] = args.difficulty
-    for item in getattr(args, "env_arg", None) or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--env-arg expects KEY=VALUE, got {item!r}; e.g. --env-arg num_rooms=3")
-        try:
-            kwargs[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            kwargs[key] = raw
+    from sparring.keyvalues import parse_key_values
+
+    kwargs.update(parse_key_values(getattr(args, "env_arg", None) or [], what="--env-arg",
+                                   example="--env-arg num_rooms=3"))
     return kwargs
 
 

@@ -57,3 +57,4 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> A
               if getattr(args, f.name, None) is not None}
     values.update(overrides)
     return cls(**values)
+

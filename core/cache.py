@@ -19,10 +19,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from sparring.fileio import staged_dir
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,7 @@ def ensure_entry(path: Path, build: Callable[[Path], dict[str, Any] | None], *,
         if path.exists():
             logger.warning("cache entry %s is incomplete or corrupted; rebuilding it", path)
             shutil.rmtree(path, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
+        with staged_dir(path) as tmp:
             meta = build(tmp)
             write_manifest(tmp, meta)
-            os.replace(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return True

@@ -56,16 +56,24 @@ import json
 import logging
 import math
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError, SparringError
-from sparring.fileio import publish_dir, write_json_atomic
+from sparring.fileio import json_safe, staged_dir, write_json_atomic
 from sparring.trainers.adversarial_config import AdversarialConfig, _round_seed
 from sparring.trainers.metrics import JsonlLog
+from sparring.trainers.run_dir import (
+    StageRecords,
+    add_scalars,
+    check_resume_config,
+    refuse_existing,
+    tensorboard_writer,
+    truncate_log,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +164,15 @@ def _merge(source: str, target: Path) -> str:
     policy.embed_base = False
     policy.save(target)
     return str(target)
+
+
+def _merged(stage: Any, model: str, adversary: Any, config: AdversarialConfig, round_: int,
+            directory: Path) -> dict[str, Any]:
+    """A DPO or PPO stage's record, its adapter merged into ``directory/merged`` (unless it was skipped)."""
+    record = stage(model, adversary, config, round_, directory)
+    if not record.get("skipped"):
+        record["final"] = _merge(record["final"], directory / "merged")
+    return record
 
 
 def _stage_adversary(adversary: Any, model: str, config: AdversarialConfig, target_updates: int, out: Path,
@@ -353,20 +370,13 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
                           f"train_adversarial(AdversarialConfig(...))")
     out = Path(config.output_dir).resolve()
     state_path = out / STATE
-    if state_path.exists() and not config.resume:
-        raise ConfigError(f"{out} holds a min-max run ({STATE}); pass resume=True (--resume) to continue it, or "
-                          f"choose another output_dir")
+    refuse_existing(out, STATE if state_path.exists() else None, config.resume, "a min-max run")
     started = time.perf_counter()
     state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {}
     if state:
         if state.get("format") != FORMAT:
             raise SparringError(f"{state_path} has min-max format {state.get('format')}; this sparring reads {FORMAT}")
-        changed = {k: (state["config"].get(k), config.to_dict()[k]) for k in _RESUME_FIELDS
-                   if json.dumps(state["config"].get(k)) != json.dumps(config.to_dict()[k])}
-        if changed:
-            raise ConfigError("resuming " + str(out) + " with a different config: " + ", ".join(
-                f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items())
-                + "; use the config of the run you resume, or start a new output_dir")
+        check_resume_config(state["config"], config.to_dict(), _RESUME_FIELDS, out)
     else:
         state = {"format": FORMAT, "config": config.to_dict(), "rounds": []}
     resumed_from = len([r for r in state["rounds"] if r.get("done")])
@@ -383,25 +393,13 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
                      else LearnedAdversary(config.adversary_config()))
     adversary_log, rounds_log = JsonlLog(out / "adversary.jsonl"), JsonlLog(out / "rounds.jsonl")
     # a resumed run first drops what the killed run logged after its last saved state
-    _truncate(adversary_log, lambda r: adversary is not None and r.get("update", 0) <= adversary.updates)
-    _truncate(rounds_log, lambda r: r.get("round", 0) <= resumed_from)
-    writer = None
-    if config.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise ConfigError("tensorboard=True needs the tensorboard package; install it with "
-                              "`pip install 'sparring[train]'` or set tensorboard=False") from exc
-        writer = SummaryWriter(str(out / "tensorboard"))
+    truncate_log(adversary_log, lambda r: adversary is not None and r.get("update", 0) <= adversary.updates)
+    truncate_log(rounds_log, lambda r: r.get("round", 0) <= resumed_from)
+    writer = tensorboard_writer(out / "tensorboard") if config.tensorboard else None
 
     def emit(prefix: str, record: Mapping[str, Any], step: int) -> None:
-        if writer is None:
-            return
-        for name, value in record.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-                    and name not in ("round", "update"):
-                writer.add_scalar(f"{prefix}/{name}", value, step)
-        writer.flush()
+        if writer is not None:
+            add_scalars(writer, record, step, lambda name: f"{prefix}/{name}", skip=("round", "update"))
 
     current = state["rounds"][-1]["policy"] if state["rounds"] and state["rounds"][-1].get("done") else None
     current = current or config.model
@@ -413,37 +411,24 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
             if r >= len(state["rounds"]):
                 state["rounds"].append({"round": r + 1, "start": current, "stages": {}})
             entry = state["rounds"][r]
-            stages = entry["stages"]
+            stages = StageRecords(entry["stages"], save_state)  # each stage saved as it finishes
             directory = out / "rounds" / f"round-{r + 1:03d}"
             t0 = time.perf_counter()
             policy = entry["start"]
-            if adversary is not None and "adversary" not in stages:
-                stages["adversary"] = _stage_adversary(adversary, policy, config, (r + 1) * config.adversary_updates,
-                                                       out, adversary_log, emit, r + 1)
-                save_state()
+            if adversary is not None:
+                stages.run("adversary", partial(_stage_adversary, adversary, policy, config,
+                                                (r + 1) * config.adversary_updates, out, adversary_log, emit, r + 1))
             if config.sft_episodes:
-                if "sft" not in stages:
-                    stages["sft"] = _stage_sft(policy, adversary, config, r, directory / "sft")
-                    save_state()
-                policy = stages["sft"]["final"]
+                policy = stages.run("sft", partial(_stage_sft, policy, adversary, config, r,
+                                                   directory / "sft"))["final"]
             if config.dpo_episodes:
-                if "dpo" not in stages:
-                    record = _stage_dpo(policy, adversary, config, r, directory / "dpo")
-                    if not record.get("skipped"):
-                        record["final"] = _merge(record["final"], directory / "dpo" / "merged")
-                    stages["dpo"] = record
-                    save_state()
-                policy = stages["dpo"]["final"]
+                policy = stages.run("dpo", partial(_merged, _stage_dpo, policy, adversary, config, r,
+                                                   directory / "dpo"))["final"]
             if config.ppo_iterations:
-                if "ppo" not in stages:
-                    record = _stage_ppo(policy, adversary, config, r, directory / "ppo")
-                    record["final"] = _merge(record["final"], directory / "ppo" / "merged")
-                    stages["ppo"] = record
-                    save_state()
-                policy = stages["ppo"]["final"]
-            if config.eval_episodes and "eval" not in stages:
-                stages["eval"] = evaluate_round(policy, adversary, config, r)
-                save_state()
+                policy = stages.run("ppo", partial(_merged, _stage_ppo, policy, adversary, config, r,
+                                                   directory / "ppo"))["final"]
+            if config.eval_episodes:
+                stages.run("eval", partial(evaluate_round, policy, adversary, config, r))
             record = {"round": r + 1, **(stages.get("eval") or {})}
             for name in ("adversary", "sft", "dpo", "ppo"):
                 for key, value in (stages.get(name) or {}).items():
@@ -472,24 +457,13 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
             "directory": str(out / "adversary")},
         "config": config.to_dict(), "seconds": time.perf_counter() - started,
     }
-    write_json_atomic(out / "summary.json", _finite(summary))
+    write_json_atomic(out / "summary.json", json_safe(summary))
     return summary
-
-
-def _truncate(log: JsonlLog, keep: Any) -> None:
-    from sparring.fileio import write_text_atomic
-
-    records = log.read()
-    kept = [r for r in records if keep(r)]
-    if len(kept) != len(records):
-        write_text_atomic(log.path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _copy_policy(source: str, target: Path) -> None:
     """Copies a checkpoint directory into place atomically (a zoo name is saved as it loads)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_dir(target) as staging:
         if Path(source).is_dir():
             shutil.copytree(source, staging, dirs_exist_ok=True)
         else:
@@ -497,19 +471,6 @@ def _copy_policy(source: str, target: Path) -> None:
 
             shutil.rmtree(staging)
             load_agent_model(source).save(staging)
-        publish_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 __all__ = ["AdversarialConfig", "ShownExpert", "evaluate_round", "play_pairs", "train_adversarial"]

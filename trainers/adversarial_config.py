@@ -5,7 +5,6 @@ line builds its options (docs/STYLE.md, item 4)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -277,25 +276,10 @@ def _number(value: Any) -> bool:
 
 
 def _parse_args(items: Sequence[str], cls: type, own: Sequence[str], flag: str) -> dict[str, Any]:
-    import difflib
+    from sparring.keyvalues import parse_key_values
 
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = str(item).partition("=")
-        if not sep or not key:
-            raise ConfigError(f"expected {flag} as KEY=VALUE, got {item!r}; e.g. {flag}=['learning_rate=1e-4']")
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(sorted(fields))}"
-            raise ConfigError(f"{flag}: {cls.__name__} has no field {key!r}{hint}")
-        if key in own:
-            raise ConfigError(f"{flag}: {key!r} is set by the min-max trainer itself; use its own option")
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
-    return values
+    return parse_key_values(items, what=flag, example=f"{flag}=['learning_rate=1e-4']", cls=cls, own=own,
+                            owner="the min-max trainer")
 
 
 def _round_seed(seed: int, *parts: Any) -> int:

@@ -40,14 +40,13 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
     """Trains on the pairs in ``config.pairs`` (or ``rows``); returns the run's summary, including the
     chosen-vs-rejected reward margin at the start and at the end."""
     from datasets import Dataset
-    from transformers import PrinterCallback, set_seed
+    from transformers import set_seed
     from trl import DPOConfig as TRLConfig
     from trl import DPOTrainer
 
     from sparring.agents.zoo import load_agent_model
-    from sparring.fileio import write_text_atomic
-    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
-    from sparring.trainers.metrics import hf_callback, tensorboard_callback
+    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_train, hf_write_summary
 
     set_seed(config.seed)
     out = Path(config.output_dir)
@@ -78,26 +77,17 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
         **trainer_device_kwargs(config.device, config.bf16),
     )
     trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
-                         callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])
-    trainer.remove_callback(PrinterCallback)
-    resume = config.resume and any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+                         callbacks=hf_callbacks(out))
+    result = hf_train(trainer, out, config.resume)
     model = trainer.model
     if "ref" in getattr(model, "peft_config", {}):
         model.delete_adapter("ref")  # TRL's frozen copy of the starting adapter: not part of the policy
     policy.model = model
-    # under accelerate launch every process trains; one writes the policy, the others wait for it
-    trainer.accelerator.wait_for_everyone()
-    final = out / "final"
-    if is_main_process():
-        policy.save(final)
+    final = hf_save_final(trainer, policy, out)
     margins = [r["rewards/margins"] for r in trainer.state.log_history if "rewards/margins" in r]
     summary = {
         "pairs": len(rows), "steps": trainer.state.global_step, "train_loss": result.training_loss,
         "first_margin": margins[0] if margins else None, "last_margin": margins[-1] if margins else None,
         "final": str(final),
     }
-    if is_main_process():
-        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    trainer.accelerator.wait_for_everyone()
-    return summary
+    return hf_write_summary(trainer, out, summary)

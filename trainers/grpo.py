@@ -67,7 +67,6 @@ processes; gradients and the logged sums are reduced over processes, and the mai
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import shutil
@@ -77,16 +76,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.errors import ConfigError, TrainingDivergedError
-from sparring.fileio import write_json_atomic, write_text_atomic
+from sparring.fileio import json_safe, write_json_atomic
 from sparring.trainers import distributed
 from sparring.trainers.grpo_config import ESTIMATORS, TURN_CREDITS, GRPOConfig
-from sparring.trainers.metrics import JsonlLog
 from sparring.trainers.ppo import (
     Decision,
     _checkpoints,
     _diverged_message,
     _evaluate,
-    _finite,
     _forward,
     _length,
     _load_checkpoint,
@@ -102,6 +99,7 @@ from sparring.trainers.ppo import (
     rollout,
     score_batch,
 )
+from sparring.trainers.run_dir import RunLog, TrainingClock, refuse_existing
 
 if TYPE_CHECKING:
     from sparring.agents.policy import AgentModel
@@ -134,7 +132,7 @@ class GRPOReport:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  #: one record per iteration
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite(dataclasses.asdict(self))
+        return json_safe(dataclasses.asdict(self))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,9 +270,7 @@ def train_grpo(config: GRPOConfig, *,
         raise ConfigError(f"expected a GRPOConfig, got {type(config).__name__}; call train_grpo(GRPOConfig(...))")
     output_dir = Path(config.output_dir)
     found = _checkpoints(output_dir)
-    if found and not config.resume:
-        raise ConfigError(f"{output_dir} already holds checkpoints ({found[-1].name}); pass resume=True to continue "
-                          f"that run, or choose another output_dir")
+    refuse_existing(output_dir, found[-1].name if found else None, config.resume)
     distributed.init()  # under accelerate launch / torchrun: one share of the tasks per process
     device = distributed.device(config.device)
     main, world, rank = distributed.is_main_process(), distributed.world_size(), distributed.rank()
@@ -304,28 +300,8 @@ def train_grpo(config: GRPOConfig, *,
     last_good = str(found[-1]) if state is not None else ""
 
     # logs: a resumed run first drops what the killed run logged after its last checkpoint
-    log = JsonlLog(output_dir / "log.jsonl") if main else None
-    if log is not None and state is not None:
-        kept = [r for r in log.read() if r.get("iteration", 0) <= start]
-        write_text_atomic(log.path, "".join(json.dumps(r) + "\n" for r in kept))
-    writer = None
-    if config.tensorboard and main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise ConfigError("tensorboard=True needs the tensorboard package; install it with "
-                              "`pip install 'sparring[train]'` or set tensorboard=False") from exc
-        writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=start + 1 if state is not None else None)
-
-    def emit(record: dict[str, Any]) -> None:
-        if log is not None:
-            log.write(record)
-        if writer is not None:
-            for name, value in record.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "iteration" \
-                        and math.isfinite(value):
-                    writer.add_scalar(name if "/" in name else f"grpo/{name}", value, record["iteration"])
-            writer.flush()
+    emit = RunLog(output_dir, prefix="grpo", tensorboard=config.tensorboard, main=main,
+                  resumed_at=start if state is not None else None)
 
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
@@ -344,16 +320,10 @@ def train_grpo(config: GRPOConfig, *,
             emit(record)
 
     # the training clocks (wall and CPU) leave the evaluations out and go on from the run a resumed one continues
-    clock = {"wall": state.get("training_seconds", 0.0) if state else 0.0,
-             "cpu": state.get("training_cpu_seconds", 0.0) if state else 0.0}
-    since = {"wall": time.perf_counter(), "cpu": time.process_time()}
+    clock = TrainingClock(state)
 
     def evaluate_untimed() -> dict[str, float]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = _evaluate(policy, config, env_kwargs)
-        since["wall"] += time.perf_counter() - wall
-        since["cpu"] += time.process_time() - cpu
-        return result
+        return clock.untimed(_evaluate, policy, config, env_kwargs)
 
     bar = tqdm(total=config.iterations, initial=start, desc=config.estimator,
                disable=None if (config.progress and main) else True, dynamic_ncols=True, leave=False)
@@ -456,11 +426,9 @@ def train_grpo(config: GRPOConfig, *,
             }
             for name, values in per_env.items():
                 record.update({f"{name}/success": values["success"], f"{name}/return": values["return"]})
-            training_wall = clock["wall"] + time.perf_counter() - since["wall"]
-            training_cpu = clock["cpu"] + time.process_time() - since["cpu"]
+            training_wall, training_cpu = clock.elapsed()
             record.update(training_seconds=training_wall, training_cpu_seconds=training_cpu)
-            out_of_time = ((config.max_minutes and training_wall > 60 * config.max_minutes)
-                           or (config.max_cpu_minutes and training_cpu > 60 * config.max_cpu_minutes))
+            out_of_time = clock.out_of_time(config.max_minutes, config.max_cpu_minutes)
             # the main process's clock decides, so every process stops after the same iteration
             last_iteration = iteration + 1 == config.iterations or distributed.all_reduce_sum(
                 1.0 if out_of_time and main else 0.0) > 0
@@ -498,8 +466,7 @@ def train_grpo(config: GRPOConfig, *,
                 break
     finally:
         bar.close()
-        if writer is not None:
-            writer.close()
+        emit.close()
 
     policy.model.eval()
     final = output_dir / "final"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
+
+from sparring.fileio import json_safe
 
 
 class JsonlLog:
@@ -17,7 +18,7 @@ class JsonlLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        clean = json_safe(record)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(clean, sort_keys=False) + "\n")
             handle.flush()

@@ -85,17 +85,22 @@ import logging
 import math
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.errors import ConfigError, SparringError, TrainingDivergedError
-from sparring.fileio import publish_dir, write_json_atomic, write_text_atomic
+from sparring.fileio import json_safe, write_json_atomic
 from sparring.trainers import distributed
-from sparring.trainers.metrics import JsonlLog
 from sparring.trainers.ppo_config import PPOConfig
+from sparring.trainers.run_dir import (
+    RunLog,
+    TrainingClock,
+    check_resume_config,
+    refuse_existing,
+    save_checkpoint,
+)
 
 if TYPE_CHECKING:  # PyTorch is imported when training starts, not with the config
     import torch
@@ -117,16 +122,9 @@ _RESUME_FIELDS = ("model", "env_ids", "difficulty", "mode", "normalization", "lo
 # --------------------------------------------------------------------------------------------------
 def parse_env_args(items: Sequence[str]) -> dict[str, Any]:
     """``{key: value}`` from ``KEY=VALUE`` strings (JSON values where they parse, else text)."""
-    kwargs: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = str(item).partition("=")
-        if not sep or not key:
-            raise ConfigError(f"expected env args as KEY=VALUE, got {item!r}; e.g. max_steps=20")
-        try:
-            kwargs[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            kwargs[key] = raw
-    return kwargs
+    from sparring.keyvalues import parse_key_values
+
+    return parse_key_values(items, what="env args", example="max_steps=20")
 
 
 def _parse_reward_item(item: str) -> tuple[str, float]:
@@ -183,18 +181,7 @@ class PPOReport:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  #: one record per iteration
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite(dataclasses.asdict(self))
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe: nan and inf become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+        return json_safe(dataclasses.asdict(self))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -586,23 +573,13 @@ def _checkpoints(output_dir: Path) -> list[Path]:
 
 def _save_checkpoint(target: Path, policy: AgentModel, optimizer: Any, state: dict[str, Any]) -> None:
     """Writes policy/, the trainer state and its tensors under a temporary name, then renames."""
-    from safetensors.torch import save_file
-
     from sparring.trainers.reward_model import _optimizer_state, _rng_state
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        policy.save(staging / "policy")
-        optimizer_meta, optimizer_tensors = _optimizer_state(optimizer)
-        rng_meta, rng_tensors = _rng_state()
-        payload = {**state, "format": FORMAT, "optimizer": optimizer_meta, "rng": rng_meta}
-        (staging / STATE).write_text(json.dumps(_finite(payload), indent=2) + "\n")
-        save_file({k: v.detach().cpu().contiguous() for k, v in {**optimizer_tensors, **rng_tensors}.items()},
-                  staging / STATE_TENSORS)
-        publish_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    optimizer_meta, optimizer_tensors = _optimizer_state(optimizer)
+    rng_meta, rng_tensors = _rng_state()
+    payload = {**state, "format": FORMAT, "optimizer": optimizer_meta, "rng": rng_meta}
+    save_checkpoint(target, models={"policy": policy}, json_files={STATE: payload},
+                    tensors={**optimizer_tensors, **rng_tensors}, tensors_file=STATE_TENSORS)
 
 
 def _load_checkpoint(path: Path, config: PPOConfig, device: Any, *, trainer: str = "ppo",
@@ -620,14 +597,7 @@ def _load_checkpoint(path: Path, config: PPOConfig, device: Any, *, trainer: str
     if state.get("format") != FORMAT:
         raise SparringError(f"{path} has {trainer.upper()} checkpoint format {state.get('format')}; "
                             f"this sparring reads {FORMAT}")
-    changed = {k: (state["config"].get(k), getattr(config, k)) for k in resume_fields
-               if json.dumps(state["config"].get(k)) != json.dumps(config.to_dict()[k])}
-    if changed:
-        raise ConfigError(
-            f"resuming {path} with a different config: "
-            + ", ".join(f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items())
-            + "; use the config of the run you resume, or start a new output_dir"
-        )
+    check_resume_config(state["config"], config.to_dict(), resume_fields, path)
     policy = AgentModel.load(path / "policy", trainable=True, device=str(device), dtype=_torch_dtype(config.dtype))
     if not config.lora:
         for parameter in policy.model.parameters():
@@ -874,9 +844,7 @@ def train_ppo(config: PPOConfig, *,
         raise ConfigError(f"expected a PPOConfig, got {type(config).__name__}; call train_ppo(PPOConfig(...))")
     output_dir = Path(config.output_dir)
     found = _checkpoints(output_dir)
-    if found and not config.resume:
-        raise ConfigError(f"{output_dir} already holds checkpoints ({found[-1].name}); pass resume=True to continue "
-                          f"that run, or choose another output_dir")
+    refuse_existing(output_dir, found[-1].name if found else None, config.resume)
     distributed.init()  # under accelerate launch / torchrun: one share of the episodes per process
     device = distributed.device(config.device)
     main, world, rank = distributed.is_main_process(), distributed.world_size(), distributed.rank()
@@ -906,28 +874,8 @@ def train_ppo(config: PPOConfig, *,
     last_good = str(found[-1]) if state is not None else ""
 
     # logs: a resumed run first drops what the killed run logged after its last checkpoint
-    log = JsonlLog(output_dir / "log.jsonl") if main else None
-    if log is not None and state is not None:
-        kept = [r for r in log.read() if r.get("iteration", 0) <= start]
-        write_text_atomic(log.path, "".join(json.dumps(r) + "\n" for r in kept))
-    writer = None
-    if config.tensorboard and main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise ConfigError("tensorboard=True needs the tensorboard package; install it with "
-                              "`pip install 'sparring[train]'` or set tensorboard=False") from exc
-        writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=start + 1 if state is not None else None)
-
-    def emit(record: dict[str, Any]) -> None:
-        if log is not None:
-            log.write(record)
-        if writer is not None:
-            for name, value in record.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "iteration" \
-                        and math.isfinite(value):
-                    writer.add_scalar(name if "/" in name else f"ppo/{name}", value, record["iteration"])
-            writer.flush()
+    emit = RunLog(output_dir, prefix="ppo", tensorboard=config.tensorboard, main=main,
+                  resumed_at=start if state is not None else None)
 
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
@@ -947,16 +895,10 @@ def train_ppo(config: PPOConfig, *,
             emit(record)
 
     # the training clocks (wall and CPU) leave the evaluations out and go on from the run a resumed one continues
-    clock = {"wall": state.get("training_seconds", 0.0) if state else 0.0,
-             "cpu": state.get("training_cpu_seconds", 0.0) if state else 0.0}
-    since = {"wall": time.perf_counter(), "cpu": time.process_time()}
+    clock = TrainingClock(state)
 
     def evaluate_untimed() -> dict[str, float]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = _evaluate(policy, config, env_kwargs)
-        since["wall"] += time.perf_counter() - wall
-        since["cpu"] += time.process_time() - cpu
-        return result
+        return clock.untimed(_evaluate, policy, config, env_kwargs)
 
     bar = tqdm(total=config.iterations, initial=start, desc="ppo", disable=None if (config.progress and main) else True,
                dynamic_ncols=True, leave=False)
@@ -1056,11 +998,9 @@ def train_ppo(config: PPOConfig, *,
                 record["attacked_success"] = stats["attacked_wins"] / stats["attacked"]
             for name, values in per_env.items():
                 record.update({f"{name}/success": values["success"], f"{name}/return": values["return"]})
-            training_wall = clock["wall"] + time.perf_counter() - since["wall"]
-            training_cpu = clock["cpu"] + time.process_time() - since["cpu"]
+            training_wall, training_cpu = clock.elapsed()
             record.update(training_seconds=training_wall, training_cpu_seconds=training_cpu)
-            out_of_time = ((config.max_minutes and training_wall > 60 * config.max_minutes)
-                           or (config.max_cpu_minutes and training_cpu > 60 * config.max_cpu_minutes))
+            out_of_time = clock.out_of_time(config.max_minutes, config.max_cpu_minutes)
             # the main process's clock decides, so every process stops after the same iteration
             last_iteration = iteration + 1 == config.iterations or distributed.all_reduce_sum(
                 1.0 if out_of_time and main else 0.0) > 0
@@ -1098,8 +1038,7 @@ def train_ppo(config: PPOConfig, *,
                 break
     finally:
         bar.close()
-        if writer is not None:
-            writer.close()
+        emit.close()
 
     policy.model.eval()
     final = output_dir / "final"

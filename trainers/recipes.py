@@ -26,6 +26,7 @@ from typing import Any
 from sparring.errors import ConfigError
 from sparring.trainers import distributed
 from sparring.trainers.recipes_config import SFTPPOConfig
+from sparring.trainers.run_dir import StageRecords, refuse_existing
 
 logger = logging.getLogger(__name__)
 
@@ -63,46 +64,50 @@ def run_sft_ppo(config: SFTPPOConfig) -> dict[str, Any]:
         raise ConfigError(f"expected an SFTPPOConfig, got {type(config).__name__}")
     out = Path(config.output_dir)
     state_path = out / "stages.json"
-    if state_path.exists() and not config.resume:
-        raise ConfigError(f"{out} holds a recipe run ({state_path.name}); pass resume=True (--resume) to continue "
-                          f"it, or choose another output_dir")
-    stages: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {}
-    skipped = [name for name in STAGES if name in stages]
+    refuse_existing(out, state_path.name if state_path.exists() else None, config.resume, "a recipe run")
     main = distributed.is_main_process()
 
-    def finish(name: str, record: dict[str, Any]) -> None:
-        stages[name] = record
+    def save() -> None:
         if main:
-            write_json_atomic(state_path, stages)
+            write_json_atomic(state_path, stages.records)
         distributed.barrier()
 
+    stages = StageRecords(json.loads(state_path.read_text()) if state_path.exists() else {}, save)
+    skipped = [name for name in STAGES if name in stages]
     env_kwargs = {"difficulty": config.difficulty} if config.difficulty else {}
-    if "oracle" not in stages:
+
+    def oracle() -> dict[str, Any]:
         data = out / "oracle" / "trajectories.jsonl"
         if main:  # one process writes the expert episodes; the others wait for them
             stats = collect(OracleAgent(), config.env_ids, ["train"], data, episodes=config.expert_episodes,
                             env_kwargs=env_kwargs, num_envs=config.num_envs, resume=True)
             logger.info("oracle: %d episodes written (%d already there)", stats.written, stats.skipped)
         distributed.barrier()
-        finish("oracle", {"data": str(data), "episodes": config.expert_episodes * len(config.env_ids)})
-    if "sft" not in stages:
-        summary = train_sft(config.sft_config(stages["oracle"]["data"]))
-        finish("sft", {"final": summary["final"], "train_loss": summary["train_loss"], "steps": summary["steps"],
-                       "examples": summary["examples"]})
-    ppo_config = config.ppo_config(stages["sft"]["final"])
-    if "ppo" not in stages:
+        return {"data": str(data), "episodes": config.expert_episodes * len(config.env_ids)}
+
+    def sft() -> dict[str, Any]:
+        summary = train_sft(config.sft_config(stages.get("oracle")["data"]))
+        return {"final": summary["final"], "train_loss": summary["train_loss"], "steps": summary["steps"],
+                "examples": summary["examples"]}
+
+    def ppo() -> dict[str, Any]:
         report = train_ppo(ppo_config)
-        finish("ppo", {"final": report.final, "iterations": report.iterations, "env_steps": report.env_steps,
-                       "first_success": report.first.get("success"), "last_success": report.last.get("success")})
-    if config.eval_episodes and "eval" not in stages:
-        record: dict[str, Any] = {}
-        if main:
-            record = {"sft": _evaluate(stages["sft"]["final"], config, ppo_config),
-                      "sft_ppo": _evaluate(stages["ppo"]["final"], config, ppo_config),
-                      "episodes": config.eval_episodes}
-        finish("eval", record)
-    summary = {"stages": stages, "skipped": skipped, "sft": stages["sft"]["final"], "final": stages["ppo"]["final"],
-               "config": config.to_dict()}
+        return {"final": report.final, "iterations": report.iterations, "env_steps": report.env_steps,
+                "first_success": report.first.get("success"), "last_success": report.last.get("success")}
+
+    def evaluation() -> dict[str, Any]:
+        if not main:
+            return {}
+        return {"sft": _evaluate(stages.get("sft")["final"], config, ppo_config),
+                "sft_ppo": _evaluate(stages.get("ppo")["final"], config, ppo_config), "episodes": config.eval_episodes}
+
+    stages.run("oracle", oracle)
+    ppo_config = config.ppo_config(stages.run("sft", sft)["final"])
+    stages.run("ppo", ppo)
+    if config.eval_episodes:
+        stages.run("eval", evaluation)
+    summary = {"stages": stages.records, "skipped": skipped, "sft": stages.get("sft")["final"],
+               "final": stages.get("ppo")["final"], "config": config.to_dict()}
     if main:
         write_json_atomic(out / "summary.json", summary)
     return summary

@@ -40,18 +40,24 @@ import math
 import os
 import random
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.envs.rewards import Transition
 from sparring.errors import ConfigError, SparringError
-from sparring.fileio import publish_dir
+from sparring.fileio import json_safe
 from sparring.trainers import distributed
 from sparring.trainers.filters import episode_transitions, task_key
 from sparring.trainers.metrics import JsonlLog
 from sparring.trainers.reward_model_config import RewardModelConfig
+from sparring.trainers.run_dir import (
+    add_scalars,
+    check_resume_config,
+    refuse_existing,
+    save_checkpoint,
+    tensorboard_writer,
+)
 from sparring.trajectory import Episode
 
 if TYPE_CHECKING:  # PyTorch is imported when a model is trained or loaded, not with the config
@@ -90,7 +96,7 @@ class RewardModelReport:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  #: per-epoch metrics
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite(dataclasses.asdict(self))
+        return json_safe(dataclasses.asdict(self))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -169,17 +175,6 @@ def roc_auc(labels: Sequence[int | bool], scores: Sequence[float]) -> float:
     return (positive_rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
-def _finite(value: Any) -> Any:
-    """JSON-safe: nan and inf become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------------
@@ -236,22 +231,10 @@ def _split(episodes: Sequence[Episode], config: RewardModelConfig, tokenizer: An
 def _write_model_dir(agent: AgentModel, config: RewardModelConfig, target: Path,
                      extra: dict[str, Any] | None = None, tensors: dict[str, torch.Tensor] | None = None) -> None:
     """Writes ``model/`` and ``reward_model.json`` (plus trainer state or a report) atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        agent.save(staging / "model")
-        meta = {"format": FORMAT, "base_model": config.base_model, "history_turns": config.history_turns,
-                "max_length": config.max_length}
-        (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
-        for name, payload in (extra or {}).items():
-            (staging / name).write_text(json.dumps(_finite(payload), indent=2) + "\n")
-        if tensors:
-            from safetensors.torch import save_file
-
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, staging / STATE_TENSORS)
-        publish_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    meta = {"format": FORMAT, "base_model": config.base_model, "history_turns": config.history_turns,
+            "max_length": config.max_length}
+    save_checkpoint(target, models={"model": agent}, json_files={METADATA: meta, **(extra or {})}, tensors=tensors,
+                    tensors_file=STATE_TENSORS)
 
 
 def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -365,11 +348,7 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
     episodes = list(episodes)
     output_dir = Path(config.output_dir)
     found = _checkpoints(output_dir)
-    if found and not resume:
-        raise ConfigError(
-            f"{output_dir} already holds checkpoints ({found[-1].name}); pass resume=True to continue that run, "
-            f"or choose another output_dir"
-        )
+    refuse_existing(output_dir, found[-1].name if found else None, resume)
     distributed.init()  # under accelerate launch / torchrun: one share of every batch per process
     device = distributed.device(config.device)
     main = distributed.is_main_process()
@@ -377,14 +356,7 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
     if resume and found:
         last = found[-1]
         state = json.loads((last / STATE).read_text())
-        changed = {k: (state["config"].get(k), getattr(config, k)) for k in _RESUME_FIELDS
-                   if state["config"].get(k) != getattr(config, k)}
-        if changed:
-            raise ConfigError(
-                f"resuming {last} with a different config: "
-                + ", ".join(f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items())
-                + "; use the config of the run you resume, or start a new output_dir"
-            )
+        check_resume_config(state["config"], config.to_dict(), _RESUME_FIELDS, last)
         agent = AgentModel.load(last / "model", trainable=True, device=str(device))
         logger.info("resuming %s after epoch %d", output_dir, state["epoch"])
     else:
@@ -430,15 +402,8 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
     log = JsonlLog(output_dir / "log.jsonl") if main else None
     writer = None
     if config.tensorboard and main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise ConfigError(
-                "tensorboard=True needs the tensorboard package; install it with `pip install 'sparring[train]'` "
-                "or set tensorboard=False"
-            ) from exc
         # purge_step drops events a killed run logged after its last checkpoint
-        writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=global_step if state else None)
+        writer = tensorboard_writer(output_dir / "tensorboard", purge_step=global_step if state else None)
     train_loss = math.nan
     try:
         for epoch in range(start_epoch, config.epochs):
@@ -480,10 +445,8 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
             if log is not None:
                 log.write(metrics)
             if writer is not None:
-                for name, value in metrics.items():
-                    if name not in ("epoch", "step") and math.isfinite(value):
-                        writer.add_scalar(name.replace("_", "/", 1), value, global_step)
-                writer.flush()
+                add_scalars(writer, metrics, global_step, lambda name: name.replace("_", "/", 1),
+                            skip=("epoch", "step"))
             logger.info("epoch %d: train loss %.4f, held-out loss %.4f, accuracy %.3f, AUC %.3f", epoch + 1,
                         train_loss, metrics["valid_loss"], metrics["valid_accuracy"], metrics["valid_auc"])
             if main:

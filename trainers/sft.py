@@ -84,14 +84,13 @@ def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwa
 
 def train_sft(config: SFTConfig) -> dict[str, Any]:
     """Fine-tunes a policy on trajectories; returns the run's summary (losses, paths)."""
-    from transformers import PrinterCallback, set_seed
+    from transformers import set_seed
     from trl import SFTConfig as TRLConfig
     from trl import SFTTrainer
 
     from sparring.agents.zoo import load_agent_model
-    from sparring.fileio import write_text_atomic
-    from sparring.trainers.devices import is_main_process, trainer_device_kwargs
-    from sparring.trainers.metrics import hf_callback, tensorboard_callback
+    from sparring.trainers.devices import trainer_device_kwargs
+    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_train, hf_write_summary
 
     set_seed(config.seed)
     out = Path(config.output_dir)
@@ -108,23 +107,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message=r".*(keep_end|gradient_checkpointing).*", category=FutureWarning)
         args = _trl_config(TRLConfig, config, out, trainer_device_kwargs)
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
-                         callbacks=[hf_callback(out / "metrics.jsonl"), tensorboard_callback(out / "tensorboard")])
-    trainer.remove_callback(PrinterCallback)  # logs go to metrics.jsonl and TensorBoard, not stdout
-    resume = config.resume and any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+                         callbacks=hf_callbacks(out))
+    result = hf_train(trainer, out, config.resume)
     policy.model = trainer.model
-    # under accelerate launch every process trains; one writes the policy, the others wait for it
-    trainer.accelerator.wait_for_everyone()
-    final = out / "final"
-    if is_main_process():
-        policy.save(final)
+    final = hf_save_final(trainer, policy, out)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     summary = {
         "examples": len(dataset), "episodes": len(episodes), "steps": trainer.state.global_step,
         "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None, "final": str(final), "lora": config.lora,
     }
-    if is_main_process():
-        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    trainer.accelerator.wait_for_everyone()
-    return summary
+    return hf_write_summary(trainer, out, summary)

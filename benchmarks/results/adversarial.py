@@ -33,19 +33,15 @@ Every stage is kept under ``--out`` (default ``results/adversarial``) and skippe
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import sparring
-from sparring.benchmarks.leaderboard import git_commit
-from sparring.benchmarks.results import run_once
-from sparring.fileio import write_json_atomic
+from sparring.benchmarks.results import provenance, quiet_libraries, results_parser, run_once, save_figure
+from sparring.fileio import json_safe, write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
 SPLITS = ("test", "test_unseen")
@@ -79,17 +75,6 @@ def _agent_spec(label: str, model: str) -> str:
     return f"{label}=react,model={model},{options}"
 
 
-def _plain(value: Any) -> Any:
-    """NaN (an undefined figure) as None, in nested lists and dicts."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def figures(board: dict[str, Any], label: str) -> dict[str, Any]:
     """One agent's success, macro PDR (held-out side) and family PDRs per split, with intervals."""
     out: dict[str, Any] = {}
@@ -103,7 +88,7 @@ def figures(board: dict[str, Any], label: str) -> dict[str, Any]:
         out[split] = {"success": row["success"], "success_ci95": row["success_ci95"],
                       "macro_pdr": macro.get("macro_pdr"), "macro_pdr_ci95": macro.get("macro_pdr_ci95"),
                       "families": families}
-    return _plain(out)
+    return json_safe(out)  # NaN (an undefined figure) as None
 
 
 def plot(summary: dict[str, Any], curves: dict[str, list[dict[str, Any]]], target: Path) -> None:
@@ -151,19 +136,11 @@ def plot(summary: dict[str, Any], curves: dict[str, list[dict[str, Any]]], targe
                 label=f"discriminator accuracy, seed {seed}")
     ax.set(title="learned adversary during min-max training", xlabel="adversary update")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(target)
+    save_figure(fig, target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/adversarial", help="results directory (default results/adversarial)")
-    parser.add_argument("--quick", action="store_true", help="small budgets: a smoke run of every stage")
+    parser = results_parser(__doc__, "results/adversarial")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--expert-episodes", type=int, help="oracle episodes per env for the SFT start (default 100)")
     parser.add_argument("--sft-epochs", type=float, help="SFT passes for the start (default 4)")
@@ -203,13 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    import datasets
-
-    datasets.disable_progress_bars()
+    quiet_libraries()
     import torch
 
     torch.set_num_threads(2)
@@ -305,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     curves = {s: JsonlLog(Path(runs["adversarial"][s]["output_dir"]) / "adversary.jsonl").read() for s in seeds}
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
-        "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
+        **provenance(), "envs": list(ENV_IDS),
         "difficulty": "easy", "model": "tiny", "suite": SUITE, "budget": budget, "training": training, "agent": AGENT,
         "attack_fraction": args.attack_fraction, "sft": {k: start[k] for k in ("final", "examples", "train_loss")},
         "per_agent": board, "aggregate": summary_agg, "paired": paired, "target": target,

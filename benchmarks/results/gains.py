@@ -40,19 +40,14 @@ stopped. It writes ``summary.json`` and ``table.md`` (the README's table).
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import sparring
-from sparring.benchmarks.leaderboard import git_commit
-from sparring.benchmarks.results import run_once
-from sparring.fileio import write_json_atomic, write_text_atomic
+from sparring.benchmarks.results import provenance, quiet_libraries, results_parser, run_once
+from sparring.fileio import json_safe, write_json_atomic, write_text_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
 SPLIT = "test_unseen"
@@ -74,10 +69,6 @@ def _spec(label: str, kind: str, model: str, **extra: Any) -> Any:
     return spec_from_table(label, {"kind": kind, "model": model, **AGENT, **extra})
 
 
-def _finite(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def success_rows(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each agent's pooled test_unseen success with its 95% interval, and per env."""
     rows: dict[str, dict[str, Any]] = {}
@@ -85,10 +76,11 @@ def success_rows(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if r["split"] != SPLIT:
             continue
         ci = r.get("success_ci95") or [None, None]
-        rows[r["agent"]] = {"success": _finite(r["success"]), "ci95": [_finite(ci[0]), _finite(ci[1])], "envs": {}}
+        rows[r["agent"]] = {"success": json_safe(r["success"]), "ci95": [json_safe(ci[0]), json_safe(ci[1])],
+                            "envs": {}}
     for r in board.get("envs", []):
         if r.get("split") == SPLIT and r["agent"] in rows and "success" in r:
-            rows[r["agent"]]["envs"][r["env_id"]] = _finite(r["success"])
+            rows[r["agent"]]["envs"][r["env_id"]] = json_safe(r["success"])
     return rows
 
 
@@ -98,15 +90,15 @@ def robustness_rows(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for r in board["macro"]:
         if r["split"] == SPLIT and r["attack_split"] == "held_out":
             ci = r.get("macro_pdr_ci95") or [None, None]
-            rows[r["agent"]] = {"macro_pdr": _finite(r["macro_pdr"]), "ci95": [_finite(ci[0]), _finite(ci[1])],
+            rows[r["agent"]] = {"macro_pdr": json_safe(r["macro_pdr"]), "ci95": [json_safe(ci[0]), json_safe(ci[1])],
                                 "families": {}}
     for r in board["families"]:
         if r["split"] == SPLIT and r.get("attack_split") == "held_out" and r["agent"] in rows:
-            rows[r["agent"]]["families"][r["family"]] = {"pdr": _finite(r.get("pdr")),
-                                                         "sr_attacked": _finite(r.get("sr_attacked"))}
+            rows[r["agent"]]["families"][r["family"]] = {"pdr": json_safe(r.get("pdr")),
+                                                         "sr_attacked": json_safe(r.get("sr_attacked"))}
     for r in board["splits"]:
         if r["split"] == SPLIT and r["agent"] in rows:
-            rows[r["agent"]]["clean_success"] = _finite(r["success"])
+            rows[r["agent"]]["clean_success"] = json_safe(r["success"])
     return rows
 
 
@@ -184,10 +176,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/gains", help="results directory (default results/gains)")
-    parser.add_argument("--quick", action="store_true", help="small budgets: a smoke run of every stage")
+    parser = results_parser(__doc__, "results/gains")
     parser.add_argument("--model", default="smollm2-135m", help="the base model (default smollm2-135m)")
     parser.add_argument("--device", default=None, help="torch device of training and evaluation (e.g. cuda)")
     parser.add_argument("--expert-episodes", type=int, help="oracle train tasks per env (default 16; quick 3)")
@@ -220,13 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    import datasets
-
-    datasets.disable_progress_bars()
+    quiet_libraries()
 
     from sparring.adversary import PerturbationWrapper
     from sparring.adversary.edits import FIELDS
@@ -312,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   budget["attack_tasks"])))
     success, robust = success_rows(clean_board), robustness_rows(attack_board)
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": command,
-        "python": platform.python_version(), "machine": platform.machine(), "device": args.device or "cpu",
+        **provenance(command), "device": args.device or "cpu",
         "bf16": bf16, "model": model, "envs": list(ENV_IDS), "split": SPLIT, "difficulty": "easy",
         "budget": budget, "tables": sorted(tables), "agent": AGENT, "agents": [a.declaration() for a in agents],
         "data": {"clean": clean_data, "attacked": attacked_data},
@@ -342,16 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _keep(board: dict[str, Any]) -> dict[str, Any]:
     """What the study reads of a leaderboard, JSON-safe (NaN as None)."""
-    def plain(value: Any) -> Any:
-        if isinstance(value, float):
-            return value if math.isfinite(value) else None
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    return plain({k: board.get(k, []) for k in ("splits", "envs", "macro", "families", "cells")})
+    return json_safe({k: board.get(k, []) for k in ("splits", "envs", "macro", "families", "cells")})
 
 
 if __name__ == "__main__":

@@ -27,17 +27,12 @@ success per split). The figures are whatever this run measures; nothing here is 
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import sparring
-from sparring.benchmarks.leaderboard import git_commit
-from sparring.benchmarks.results import run_once
+from sparring.benchmarks.results import provenance, quiet_libraries, results_parser, run_once, save_figure
 from sparring.fileio import write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
@@ -111,19 +106,11 @@ def plot(summary: dict[str, Any], logs: dict[str, list[dict[str, Any]]], target:
     axes[2].set_xticks(range(len(SPLITS)), SPLITS)
     axes[2].set(title="greedy success, both envs pooled (95% CI)", ylim=(0, 1.02), ylabel="success rate")
     axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(target)
+    save_figure(fig, target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/ppo", help="results directory (default results/ppo)")
-    parser.add_argument("--quick", action="store_true", help="small budgets: a smoke run of every stage")
+    parser = results_parser(__doc__, "results/ppo")
     parser.add_argument("--difficulty", default="easy", help="difficulty of both envs (default easy)")
     parser.add_argument("--expert-episodes", type=int, help="oracle episodes per env for SFT (default 100; quick 8)")
     parser.add_argument("--sft-epochs", type=float, help="SFT passes over the expert steps (default 2; quick 1)")
@@ -166,13 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                    "max_cpu_minutes": budget["scratch_cpu_minutes"], **scratch_agent}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    import datasets
-
-    datasets.disable_progress_bars()
+    quiet_libraries()
 
     from sparring.trainers.metrics import JsonlLog
     from sparring.trainers.ppo import PPOConfig, train_ppo
@@ -216,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     sft_ppo_summary = json.loads((out / "sft-ppo" / "ppo" / "summary.json").read_text())
 
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
-        "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
+        **provenance(), "envs": list(ENV_IDS),
         "difficulty": args.difficulty, "seed": args.seed, "model": "tiny", "budget": budget, "agent": agent,
         "scratch_agent": scratch_agent,
         "ppo_from_sft": sft_ppo, "ppo_from_scratch": scratch_ppo,

@@ -19,16 +19,12 @@ The figures are whatever this run measures; nothing here is a target.
 
 from __future__ import annotations
 
-import argparse
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import sparring
-from sparring.benchmarks.leaderboard import git_commit
-from sparring.benchmarks.results import run_once
+from sparring.benchmarks.results import provenance, quiet_libraries, results_parser, run_once, save_figure
 from sparring.fileio import write_json_atomic
 
 ENV_IDS = ("sparring/Household-v0", "sparring/Navigation-v0")
@@ -85,19 +81,11 @@ def plot(summary: dict[str, Any], sft_log: list[dict[str, Any]], target: Path) -
                  label="last logged margin")
     axes[2].set(title="DPO chosen - rejected reward margin", xlabel="ETO round", ylabel="margin")
     axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(target)
+    save_figure(fig, target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/trainers", help="results directory (default results/trainers)")
-    parser.add_argument("--quick", action="store_true", help="small budgets: a smoke run of every stage")
+    parser = results_parser(__doc__, "results/trainers")
     parser.add_argument("--difficulty", default="easy", help="difficulty of both envs (default easy)")
     parser.add_argument("--expert-tasks", type=int, help="oracle episodes per env (default 150; quick 20)")
     parser.add_argument("--valid-episodes", type=int, help="valid episodes per env and stage (default 60; quick 10)")
@@ -119,13 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out).resolve()  # stage records name checkpoints by absolute path
     out.mkdir(parents=True, exist_ok=True)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    import datasets
-
-    datasets.disable_progress_bars()
+    quiet_libraries()
 
     from sparring.agents import OracleAgent
     from sparring.trainers.collect import collect
@@ -167,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append({**record, "valid": valid})
 
     summary = {
-        "sparring_version": sparring.__version__, "git_commit": git_commit()[0], "command": [sys.executable, *sys.argv],
-        "python": platform.python_version(), "machine": platform.machine(), "envs": list(ENV_IDS),
+        **provenance(), "envs": list(ENV_IDS),
         "difficulty": args.difficulty, "seed": args.seed, "budget": budget, "model": "tiny",
         "eto_learning_rate": args.eto_learning_rate,
         "valid_seeds": f"0..{budget['valid_episodes'] - 1} per env",
