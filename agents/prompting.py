@@ -56,11 +56,12 @@ def build_messages(
     """The chat messages for the next action (ending with a user message).
 
     ``history`` holds the episode's earlier turns (:class:`~sparring.agents.step.AgentStep` records or
-    stored :class:`~sparring.trajectory.Step` ones: only their observation, action and thought are read); the last ``window`` of them are shown. ``syntax`` (default: the family's command syntax)
-    lists example commands. ``example`` is a worked example (turns, shown in full) or a block of text written already (the
-    compact examples a memory agent retrieves); ``reflections`` are notes on earlier failed tries at
-    the same task (Reflexion). Both go into the system message, which stays the same for a whole
-    episode (a prefix the agent's KV cache keeps)."""
+    stored :class:`~sparring.trajectory.Step` ones: only their observation, action and thought are
+    read); the last ``window`` of them are shown. ``syntax`` (default: the family's command syntax)
+    lists example commands. ``example`` is a worked example (turns, shown in full) or a block of text
+    written already (the compact examples a memory agent retrieves); ``reflections`` are notes on
+    earlier failed tries at the same task (Reflexion). Both go into the system message, which stays
+    the same for a whole episode (a prefix the agent's KV cache keeps)."""
     if syntax is None:
         from sparring.envs.registration import family_class
 
@@ -142,8 +143,8 @@ def _clean(command: str) -> str:
 
 def prompt_vocabulary() -> list[str]:
     """The fixed words of the prompts, for building a tokenizer from the suite's own text."""
-    example = build_messages(family="household", syntax=["look"], instruction="do it", history=[AgentStep("x", "y", "z")],
-                             observation="o", admissible=["a", "b"])
+    example = build_messages(family="household", syntax=["look"], instruction="do it",
+                             history=[AgentStep("x", "y", "z")], observation="o", admissible=["a", "b"])
     return [SYSTEM, SYSTEM_SCORED] + [m["content"] for m in example] + [
         "Thought:", "Action:", "Task:", "Admissible actions:", "Example of a finished task:",
         "Observation:", "earlier turns not shown",
