@@ -71,6 +71,8 @@ from sparring.adversary.plan import Move, View
 from sparring.adversary.policies import Plan, TaskFeatures, TurnView
 from sparring.adversary.registry import HELD_OUT_OPERATORS, OPERATORS, resolve
 from sparring.adversary.scoring import ActionScorer, ScoreRequest, argmax, choice_probabilities
+from sparring.agents.rollout import EnvSlots, play_slots
+from sparring.agents.step import AgentStep
 from sparring.errors import ConfigError, SparringError
 from sparring.fileio import json_safe, staged_dir
 
@@ -456,59 +458,56 @@ def play_under(scorer: ActionScorer, tasks: Sequence[tuple[str, int]], policy: A
     tasks = [(str(e), int(s)) for e, s in tasks]
     episodes: list[AttackedEpisode | None] = [None] * len(tasks)
     temperature = float(getattr(scorer, "temperature", 1.0) or 1.0)
-    upcoming = iter(range(len(tasks)))
     n = min(num_envs, len(tasks))
-    slot_task: list[int | None] = [None] * n
-    envs: list[Any] = [None] * n
     cache: dict[tuple[int, str], Any] = {}
 
-    def start(i: int) -> None:
-        k = next(upcoming, None)
-        slot_task[i] = k
-        if k is None:
-            return
-        env_id, seed = tasks[k]
-        env = cache.get((i, env_id))
+    def env_for(i: int, task: tuple[str, int]) -> Any:
+        env = cache.get((i, task[0]))
         if env is None:
-            env = cache[(i, env_id)] = PerturbationWrapper(make(env_id, split=split, **dict(env_kwargs or {})),
-                                                           attack, policy=policy)
-        envs[i] = env
-        env.reset(seed=seed)
-        episodes[k] = AttackedEpisode(env_id, seed, False, 0, [])
+            env = cache[(i, task[0])] = PerturbationWrapper(make(task[0], split=split, **dict(env_kwargs or {})),
+                                                            attack, policy=policy)
+        return env
 
-    try:
-        for i in range(n):
-            start(i)
-        while any(k is not None for k in slot_task):
-            active = [i for i in range(n) if slot_task[i] is not None]
-            requests, perturbed = [], []
-            for i in active:
-                env = envs[i]
-                shown = env.view
-                requests.append(ScoreRequest(env.family, shown.instruction, env.history, shown.observation,
-                                             shown.actions))
-                if env.turn_records():
-                    clean = env.clean
-                    perturbed.append(i)
-                    requests.append(ScoreRequest(env.family, clean.instruction, env.history, clean.observation,
-                                                 clean.actions))
-            scores = iter(scorer.scores(requests))
-            for i in active:
-                env, k = envs[i], slot_task[i]
-                shown = env.view
-                shown_scores = next(scores)
-                choice = argmax(shown_scores) if shown.actions else None
-                if i in perturbed:
-                    episodes[k].turns.append(_turn_outcome(env, shown, shown_scores, next(scores), choice,
-                                                           temperature, discriminator))
-                action = shown.actions[choice] if choice is not None else "look"
-                _, _, terminated, truncated, info = env.step(action)
-                if terminated or truncated:
-                    episodes[k].won, episodes[k].steps = bool(info.get("won")), int(info.get("step", 0))
-                    start(i)
-    finally:
-        for env in cache.values():
-            env.close()
+    slots = EnvSlots(n, env_for, reset=lambda env, task: env.reset(seed=task[1]))
+
+    def start(i: int, k: int, obs: str, info: dict[str, Any]) -> None:
+        episodes[k] = AttackedEpisode(tasks[k][0], tasks[k][1], False, 0, [])
+
+    def act(observations: list[str | None], infos: list[dict[str, Any] | None],
+            slot_task: list[int | None]) -> list[AgentStep | None]:
+        active = [i for i in range(n) if slot_task[i] is not None]
+        requests, perturbed = [], []
+        for i in active:
+            env = slots.envs[i]
+            shown = env.view
+            requests.append(ScoreRequest(env.family, shown.instruction, env.history, shown.observation,
+                                         shown.actions))
+            if env.turn_records():
+                clean = env.clean
+                perturbed.append(i)
+                requests.append(ScoreRequest(env.family, clean.instruction, env.history, clean.observation,
+                                             clean.actions))
+        scores = iter(scorer.scores(requests))
+        steps: list[AgentStep | None] = [None] * n
+        for i in active:
+            env, k = slots.envs[i], slot_task[i]
+            shown = env.view
+            shown_scores = next(scores)
+            choice = argmax(shown_scores) if shown.actions else None
+            if i in perturbed:
+                episodes[k].turns.append(_turn_outcome(env, shown, shown_scores, next(scores), choice,
+                                                       temperature, discriminator))
+            action = shown.actions[choice] if choice is not None else "look"
+            steps[i] = AgentStep(shown.observation, action, candidates=list(shown.actions), scores=list(shown_scores),
+                                 chosen=choice)
+        return steps
+
+    def stepped(step: AgentStep) -> None:
+        if step.done:
+            episode = episodes[step.episode]
+            episode.won, episode.steps = bool(step.next_info.get("won")), int(step.next_info.get("step", 0))
+
+    play_slots(slots, tasks, act, on_start=start, on_step=stepped)
     return [e for e in episodes if e is not None]
 
 

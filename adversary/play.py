@@ -24,7 +24,8 @@ from sparring.adversary.edits import edit_fraction
 from sparring.adversary.policies import AdversaryPolicy
 from sparring.adversary.scoring import ActionScorer, ScoreRequest, argmax
 from sparring.adversary.wrapper import PerturbationWrapper, interpret
-from sparring.agents.rollout import with_trials
+from sparring.agents.rollout import EnvSlots, play_slots, with_trials
+from sparring.agents.step import AgentStep, agent_steps
 from sparring.envs.registration import make
 from sparring.errors import ConfigError
 
@@ -128,54 +129,41 @@ def play(
         envs.append(env)
     label = attack.label if attack is not None else "clean"
     logs: list[EpisodeLog | None] = [None] * len(seeds)
-    slot: list[int | None] = [None] * n
-    observations: list[str | None] = [None] * n
-    infos: list[dict[str, Any] | None] = [None] * n
-    upcoming = iter(range(len(seeds)))
+    slots = EnvSlots(n, lambda i, seed: envs[i])
 
-    def start(i: int) -> None:
-        k = next(upcoming, None)
-        slot[i] = k
-        if k is None:
-            observations[i] = infos[i] = None
-            return
-        obs, info = envs[i].reset(seed=seeds[k])
-        observations[i], infos[i] = obs, info
+    def start(i: int, k: int, obs: str, info: dict[str, Any]) -> None:
         logs[k] = EpisodeLog(env_id=env_id, family=info["family"], split=info["split"], seed=seeds[k],
                              task=info["task"], attack=label)
         _account(envs[i], logs[k], obs, info, keep=k < keep_turns)
 
-    try:
-        for i in range(n):
-            start(i)
-        while any(k is not None for k in slot):
-            actions = list(agent.act(observations, infos))
-            if len(actions) != n:
-                raise ConfigError(f"agent {getattr(agent, 'name', agent)!r} returned {len(actions)} actions for {n} envs")
-            if scorer is not None and attack is not None:
-                _probe_flips(envs, slot, logs, actions, scorer)
-            for i, k in enumerate(slot):
-                if k is None:
-                    continue
-                env, log = envs[i], logs[k]
-                if k < keep_turns and log.turns:
-                    log.turns[-1].action = actions[i]
-                    log.turns[-1].command = env.command(actions[i]) if attack is not None else actions[i]
-                obs, _, terminated, truncated, info = env.step(actions[i])
-                observations[i], infos[i] = obs, info
-                log.steps = int(info.get("total_steps", info.get("step", log.steps + 1)))
-                if terminated or truncated:
-                    log.won, log.lost = bool(info.get("won")), bool(info.get("lost"))
-                    log.trials = int(info.get("trial", 0)) + 1
-                    if attack is not None:
-                        log.hijacks = [dict(h) for h in env.hijacks]
-                        log.queries = env.queries
-                    start(i)
-                else:
-                    _account(env, log, obs, info, keep=k < keep_turns)
-    finally:
-        for env in envs:
-            env.close()
+    def act(observations: list[str | None], infos: list[dict[str, Any] | None],
+            slot: list[int | None]) -> list[AgentStep | None]:
+        steps = agent_steps(agent, observations, infos)
+        if len(steps) != n:
+            raise ConfigError(f"agent {getattr(agent, 'name', agent)!r} returned {len(steps)} actions for {n} envs")
+        actions = [step.action if step is not None else "" for step in steps]
+        if scorer is not None and attack is not None:
+            _probe_flips(envs, slot, logs, actions, scorer)
+        for i, k in enumerate(slot):
+            log = logs[k] if k is not None else None
+            if log is not None and k < keep_turns and log.turns:
+                log.turns[-1].action = actions[i]
+                log.turns[-1].command = envs[i].command(actions[i]) if attack is not None else actions[i]
+        return steps
+
+    def stepped(step: AgentStep) -> None:
+        env, log, info = envs[step.slot], logs[step.episode], step.next_info
+        log.steps = int(info.get("total_steps", info.get("step", log.steps + 1)))
+        if step.done:
+            log.won, log.lost = bool(info.get("won")), bool(info.get("lost"))
+            log.trials = int(info.get("trial", 0)) + 1
+            if attack is not None:
+                log.hijacks = [dict(h) for h in env.hijacks]
+                log.queries = env.queries
+        else:
+            _account(env, log, step.next_observation, info, keep=step.episode < keep_turns)
+
+    play_slots(slots, seeds, act, on_start=start, on_step=stepped)
     return [log for log in logs if log is not None]
 
 

@@ -3,8 +3,9 @@
 The greedy adversary and the vulnerability report ask an agent "with this history and this
 (perturbed) observation, how much do you like each action?" without making it act: no history
 advances, no random draw is spent. :class:`ReActScorer` answers for the ReAct agent in score mode
-from the log-probabilities of the candidates after ``Action:`` (its own prompt, prefix cache and
-normalisation), batched over requests. Any object with the same ``scores`` method plugs in.
+from the log-probabilities of the candidates after ``Action:`` (its own prompt and normalisation,
+through :func:`~sparring.agents.react.score_candidates`), batched over requests. Any object with the
+same ``scores`` method plugs in.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class ReActScorer:
         self.queries = 0
 
     def scores(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
-        from sparring.agents.prompting import Turn
+        from sparring.agents.react import score_candidates
+        from sparring.agents.step import AgentStep
 
         agent = self.agent
         out: list[list[float]] = []
@@ -55,19 +57,14 @@ class ReActScorer:
             batch = requests[at:at + self.batch_size]
             prompts, candidates = [], []
             for r in batch:
-                history = [Turn(obs, action) for obs, action in r.history]
+                history = [AgentStep(obs, action) for obs, action in r.history]
                 actions = list(r.actions) or ["look"]
                 messages = agent.messages(r.family, r.instruction, history, r.observation,
                                           actions if agent.show_admissible else None)
                 prompts.append(agent.render(messages))
                 candidates.append(actions)
-            # the agent's own scoring path, without its choice step (which may draw from its stream)
-            prompt_ids = [agent._encode(p) for p in prompts]
-            suffixes = [[agent._suffix_ids(c) for c in cands] for cands in candidates]
-            logprobs, _ = agent.candidate_logprobs(prompt_ids, suffixes)
-            for b, cands in enumerate(candidates):
-                out.append([agent._normalise(float(t), len(s), c)
-                            for t, s, c in zip(logprobs[b], suffixes[b], cands, strict=True)])
+            # the agent's own scoring, without its choice step (which may draw from its stream)
+            out += [scored.scores for scored in score_candidates(agent, prompts, candidates)]
             self.queries += len(batch)
         return out
 

@@ -11,7 +11,8 @@ from typing import Any
 from sparring.agents.base import Agent, unbatch_infos
 from sparring.agents.baselines import OracleAgent, RandomAgent
 from sparring.agents.plugins import is_plugin, make_plugin_agent
-from sparring.agents.rollout import EpisodeResult, StepRecord, run_episodes
+from sparring.agents.rollout import EpisodeResult, StepRecord, play_slots, run_episodes
+from sparring.agents.step import AgentStep
 from sparring.errors import ConfigError, UnknownNameError
 
 #: agent names for ``make_agent`` and ``sparring eval --agent``
@@ -72,5 +73,13 @@ def make_agent(name: str, *, model: str = "tiny", seed: int = 0, device: str | N
     raise UnknownNameError("agent", name, AGENTS, hint="An agent of your own is an import path 'module:factory'.")
 
 
-__all__ = ["AGENTS", "Agent", "EpisodeResult", "OracleAgent", "RandomAgent", "StepRecord", "make_agent",
-           "run_episodes", "unbatch_infos"]
+def __getattr__(name: str) -> Any:
+    if name == "score_candidates":  # needs PyTorch: imported on first use
+        from sparring.agents.react import score_candidates
+
+        return score_candidates
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["AGENTS", "Agent", "AgentStep", "EpisodeResult", "OracleAgent", "RandomAgent", "StepRecord", "make_agent",
+           "play_slots", "run_episodes", "score_candidates", "unbatch_infos"]

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sparring.agents.base import EpisodeStreams
+from sparring.agents.step import AgentStep
 from sparring.errors import SparringError
 
 
@@ -24,9 +25,11 @@ class RandomAgent:
         self.seed = seed
         self._rngs: dict[int, random.Random] = {}
         self._streams = EpisodeStreams(seed)
+        self.last_steps: list[AgentStep | None] = []  #: the record of each env's last turn
 
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         actions = []
+        self.last_steps = [None] * len(infos)
         for i, info in enumerate(infos):
             if info is None:
                 actions.append("")
@@ -35,6 +38,7 @@ class RandomAgent:
                 self._rngs[i] = self._streams.new(info)
             admissible = info["admissible_actions"]
             actions.append(self._rngs[i].choice(admissible) if admissible else "look")
+            self.last_steps[i] = AgentStep(observations[i], actions[-1])
         return actions
 
 
@@ -58,9 +62,11 @@ class OracleAgent:
         self.thoughts = bool(thoughts)
         self._replicas: dict[int, Any] = {}
         self._thoughts: dict[int, str] = {}
+        self.last_steps: list[AgentStep | None] = []  #: the record of each env's last turn
 
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         actions = []
+        self.last_steps = [None] * len(infos)
         for i, info in enumerate(infos):
             if info is None:
                 actions.append("")
@@ -71,6 +77,7 @@ class OracleAgent:
                 self._thoughts[i] = replica.expert_thought()
             replica.step(action)
             actions.append(action)
+            self.last_steps[i] = AgentStep(observations[i], action, self.thought(i))
         return actions
 
     def thought(self, slot: int) -> str:

@@ -30,7 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sparring.agents.base import EpisodeStreams
-from sparring.agents.prompting import Turn, build_messages, parse_action
+from sparring.agents.prompting import build_messages, parse_action
+from sparring.agents.step import AgentStep
 from sparring.errors import ConfigError, SparringError
 
 #: HTTP statuses worth another try: rate limits and server errors
@@ -98,6 +99,8 @@ class OpenAIChatAgent:
     def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
         active = [i for i, info in enumerate(infos) if info is not None]
         actions = [""] * len(infos)
+        #: this call's record of each turn (None for idle entries), read by the rollout loop
+        self.last_steps: list[AgentStep | None] = [None] * len(infos)
         if not active:
             return actions
         requests = [self._request(i, observations[i] or "", infos[i]) for i in active]
@@ -107,13 +110,14 @@ class OpenAIChatAgent:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sparring-openai")
             replies = list(self._pool.map(self._complete, requests))
-        for slot, reply in zip(active, replies, strict=True):
+        for slot, reply, request in zip(active, replies, requests, strict=True):
             action, thought = parse_action(reply)
             if action is None:  # the env answers it as an invalid action
                 self.stats["unparseable"] += 1
                 action = next((line.strip() for line in reply.splitlines() if line.strip()), "")[:200]
             state = self._slots[slot]
-            state["pending"] = Turn(state["observation"], action, thought)
+            state["pending"] = AgentStep(state["observation"], action, thought, messages=request["messages"])
+            self.last_steps[slot] = state["pending"]
             actions[slot] = action
         self.stats["actions"] += len(active)
         return actions

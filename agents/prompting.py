@@ -1,5 +1,9 @@
 """ReAct prompts: the messages an LLM agent sees, and tolerant parsing of what it writes back.
 
+:func:`build_messages` is the one place a turn's prompt is built: by the ReAct agent when it acts, by
+trajectory collection for the stored prompts, by the adversary's black-box queries and by the
+trainers that write new turns (oracle corrections, DPO pairs).
+
 A prompt is a chat: a system message (the Thought / Action format and the env family's command
 syntax, optionally a worked example or retrieved examples, and reflections on earlier failed
 tries), then one user message per observation and one assistant message per earlier turn, for a
@@ -9,9 +13,12 @@ message can list the admissible actions.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
+from typing import Any
+
+from sparring.agents.step import AgentStep
+from sparring.trajectory import completion_text
 
 SYSTEM = (
     "You are an agent acting in a text environment ({family}). Each turn you read an observation and "
@@ -22,44 +29,43 @@ SYSTEM_SCORED = (
     "You are an agent acting in a text environment ({family}). Each turn you read an observation and "
     "answer with one line \"Action: <one command>\". Commands look like: {syntax}."
 )
-ACTION_PREFIX = "Action:"
 REFLECTIONS_HEADER = "Lessons from your earlier tries at this task, which failed:"
 
 
-@dataclasses.dataclass
-class Turn:
-    """One earlier turn: what the agent saw, what it thought (may be empty) and did."""
-
-    observation: str
-    action: str
-    thought: str = ""
+#: an earlier turn of a prompt's history: the agent's own record of it (its observation, action, thought)
+Turn = AgentStep
 
 
 def assistant_text(action: str, thought: str = "", *, with_thought: bool = True) -> str:
-    if with_thought and thought:
-        return f"Thought: {thought}\n{ACTION_PREFIX} {action}"
-    return f"{ACTION_PREFIX} {action}"
+    return completion_text(action, thought if with_thought else "")
 
 
 def build_messages(
     *,
     family: str,
-    syntax: Sequence[str],
     instruction: str,
-    history: Sequence[Turn],
+    history: Sequence[Any],
     observation: str,
     admissible: Sequence[str] | None,
+    syntax: Sequence[str] | None = None,
     window: int = 4,
     with_thought: bool = True,
-    example: Sequence[Turn] | str | None = None,
+    example: Sequence[AgentStep] | str | None = None,
     reflections: Sequence[str] = (),
 ) -> list[dict[str, str]]:
     """The chat messages for the next action (ending with a user message).
 
-    ``example`` is a worked example (turns, shown in full) or a block of text written already (the
-    compact examples a memory agent retrieves); ``reflections`` are notes on earlier failed tries at
-    the same task (Reflexion). Both go into the system message, which stays the same for a whole
-    episode (a prefix the agent's KV cache keeps)."""
+    ``history`` holds the episode's earlier turns (:class:`~sparring.agents.step.AgentStep` records or
+    stored :class:`~sparring.trajectory.Step` ones: only their observation, action and thought are
+    read); the last ``window`` of them are shown. ``syntax`` (default: the family's command syntax)
+    lists example commands. ``example`` is a worked example (turns, shown in full) or a block of text
+    written already (the compact examples a memory agent retrieves); ``reflections`` are notes on
+    earlier failed tries at the same task (Reflexion). Both go into the system message, which stays
+    the same for a whole episode (a prefix the agent's KV cache keeps)."""
+    if syntax is None:
+        from sparring.envs.registration import family_class
+
+        syntax = family_class(family).syntax
     system = (SYSTEM if with_thought else SYSTEM_SCORED).format(family=family, syntax="; ".join(syntax))
     if isinstance(example, str):
         if example.strip():
@@ -137,8 +143,8 @@ def _clean(command: str) -> str:
 
 def prompt_vocabulary() -> list[str]:
     """The fixed words of the prompts, for building a tokenizer from the suite's own text."""
-    example = build_messages(family="household", syntax=["look"], instruction="do it", history=[Turn("x", "y", "z")],
-                             observation="o", admissible=["a", "b"])
+    example = build_messages(family="household", syntax=["look"], instruction="do it",
+                             history=[AgentStep("x", "y", "z")], observation="o", admissible=["a", "b"])
     return [SYSTEM, SYSTEM_SCORED] + [m["content"] for m in example] + [
         "Thought:", "Action:", "Task:", "Admissible actions:", "Example of a finished task:",
         "Observation:", "earlier turns not shown",

@@ -35,8 +35,10 @@ from typing import Any
 import torch
 
 from sparring.agents.base import EpisodeStreams
-from sparring.agents.prompting import ACTION_PREFIX, Turn, build_messages, parse_action, render_plain
+from sparring.agents.prompting import build_messages, parse_action, render_plain
+from sparring.agents.step import AgentStep
 from sparring.errors import ConfigError
+from sparring.trajectory import ACTION_PREFIX
 
 MODES = ("score", "generate")
 NORMALIZATIONS = ("sum", "token", "word")
@@ -55,13 +57,38 @@ def _cache_argument() -> str:
 
 @dataclasses.dataclass
 class Scored:
-    """What score mode computed for one env on one step (kept for trainers and transcripts)."""
+    """What score mode computed for one prompt (kept for trainers and transcripts)."""
 
     candidates: list[str]
     logprobs: list[float]  #: total log-probability of each candidate suffix
     scores: list[float]  #: the normalised scores the choice was made from
-    chosen: int
+    chosen: int  #: the candidate taken (-1 from :func:`score_candidates`, which takes none)
     value: float | None = None
+    prompt_ids: list[int] | None = None  #: the prompt's tokens
+    suffix_ids: list[list[int]] | None = None  #: each candidate's tokens (ending with the end-of-turn token)
+    divisors: list[float] | None = None  #: what each total log-prob is divided by (the normalisation)
+
+
+def score_candidates(agent: ReActAgent, prompts: Sequence[str], candidates: Sequence[Sequence[str]], *,
+                     keys: Sequence[Any] | None = None, with_values: bool = False) -> list[Scored]:
+    """Scores each prompt's candidate actions with ``agent``'s model: the total log-probability of each
+    candidate (with the end-of-turn token) after the prompt, normalised by the agent's
+    ``normalization``; higher is more likely chosen. Chooses nothing and draws nothing (``chosen`` is
+    -1): the agent's :meth:`~ReActAgent.score` picks from these, the adversary queries them as a
+    black box and PPO trains on them. ``keys`` name whose prompts these are (env slots: with the
+    agent's prefix cache on, each key's KV cache is kept for its next prompt); ``with_values`` also
+    returns the value head's estimate on each prompt."""
+    prompt_ids = [agent._encode(p) for p in prompts]
+    suffixes = [[agent._suffix_ids(c) for c in cands] for cands in candidates]
+    logprobs, values = agent.candidate_logprobs(prompt_ids, suffixes, with_values=with_values, keys=keys)
+    results = []
+    for b, cands in enumerate(candidates):
+        totals = [float(t) for t in logprobs[b]]
+        divisors = [agent.divisor(len(s), c) for s, c in zip(suffixes[b], cands, strict=True)]
+        scores = [t / d if agent.normalization != "sum" else t for t, d in zip(totals, divisors, strict=True)]
+        results.append(Scored(list(cands), totals, scores, -1, None if values is None else float(values[b]),
+                              prompt_ids[b], suffixes[b], divisors))
+    return results
 
 
 class ReActAgent:
@@ -78,6 +105,7 @@ class ReActAgent:
         show_admissible: bool = True,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        top_k: int | None = None,
         max_new_tokens: int = 64,
         few_shot: bool = False,
         value_head: Any = None,
@@ -98,6 +126,8 @@ class ReActAgent:
         self.mode, self.normalization = mode, normalization
         self.window, self.show_admissible = window, show_admissible
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
+        #: generate mode, sampling: keep the ``top_k`` most likely tokens (0: all; None: the model's default)
+        self.top_k = top_k
         self.few_shot, self.value_head, self.score_chunk = few_shot, value_head, score_chunk
         #: keep each env slot's prompt KV cache and reuse its longest common token prefix next turn
         #: (None: on when the model runs on the CPU, where rows gain nothing from being batched)
@@ -110,8 +140,12 @@ class ReActAgent:
         #: came from the prefix cache)
         self.stats = {"actions": 0, "unparseable": 0, "prompt_tokens": 0, "forward_tokens": 0}
         self.last: list[Scored | None] = []
+        #: the record of each env's last turn (None for idle envs), made by ``act``
+        self.last_steps: list[AgentStep | None] = []
         self._slots: dict[int, dict[str, Any]] = {}
-        self._examples: dict[str, list[Turn]] = {}
+        self._examples: dict[str, list[AgentStep]] = {}
+        self._generated: list[list[int]] = []  #: the last generate() call's reply tokens, up to end of turn
+        self._generated_prompts: list[list[int]] = []
         self._end = tokenizer.eos_token if tokenizer.chat_template else "\n"
 
     @property
@@ -125,6 +159,7 @@ class ReActAgent:
         active = [i for i, info in enumerate(infos) if info is not None]
         actions = [""] * len(infos)
         self.last = [None] * len(infos)
+        self.last_steps = [None] * len(infos)
         if not active:
             return actions
         prompts = [self.prompt(i, observations[i], infos[i]) for i in active]
@@ -133,20 +168,34 @@ class ReActAgent:
             scored = self.score(prompts, candidate_lists, rngs=[self._slots[i]["rng"] for i in active], keys=active)
             for slot, result in zip(active, scored, strict=True):
                 self.last[slot] = result
-                self._record(slot, result.candidates[result.chosen], "")
-                actions[slot] = result.candidates[result.chosen]
+                step = self._record(slot, result.candidates[result.chosen], "")
+                step.candidates, step.scores, step.logprobs = result.candidates, result.scores, result.logprobs
+                step.chosen, step.value, step.prompt_ids = result.chosen, result.value, result.prompt_ids
+                step.action_ids, step.divisors = result.suffix_ids, result.divisors
+                step.logprob = self._choice_logprob(result.scores, result.chosen)
+                actions[slot] = step.action
         else:
+            self._generated = []
             replies = self.generate(prompts, rngs=[self._slots[i]["rng"] for i in active])
-            for slot, reply in zip(active, replies, strict=True):
+            for k, (slot, reply) in enumerate(zip(active, replies, strict=True)):
                 action, thought = parse_action(reply)
                 if action is None:
                     # the env answers it as an invalid action; its first line is enough for that
                     self.stats["unparseable"] += 1
                     action = next((line.strip() for line in reply.splitlines() if line.strip()), "")[:200]
-                self._record(slot, action, thought)
+                step = self._record(slot, action, thought)
+                if len(self._generated) == len(active):  # generate() was not replaced by one that keeps no ids
+                    step.prompt_ids, step.action_ids = self._generated_prompts[k], [self._generated[k]]
                 actions[slot] = action
         self.stats["actions"] += len(active)
         return actions
+
+    def _choice_logprob(self, scores: Sequence[float], chosen: int) -> float | None:
+        """The log-probability of the pick under the softmax of ``scores`` at the temperature (None when
+        greedy)."""
+        if self.temperature == 0 or chosen < 0:
+            return None
+        return float(torch.log_softmax(torch.tensor(scores, dtype=torch.float64) / self.temperature, dim=0)[chosen])
 
     def prompt(self, slot: int, observation: str, info: Mapping[str, Any]) -> str:
         """The prompt text for env ``slot`` (also advances the slot's history)."""
@@ -162,24 +211,23 @@ class ReActAgent:
         messages = self.messages(info["family"], info["instruction"], state["history"], observation,
                                  info["admissible_actions"] if self.show_admissible else None,
                                  example=state.get("example"), reflections=state.get("reflections", ()))
+        state["messages"] = messages
         return self.render(messages)
 
-    def messages(self, family: str, instruction: str, history: Sequence[Turn], observation: str,
-                 admissible: Sequence[str] | None, *, example: Sequence[Turn] | str | None = None,
+    def messages(self, family: str, instruction: str, history: Sequence[AgentStep], observation: str,
+                 admissible: Sequence[str] | None, *, example: Sequence[AgentStep] | str | None = None,
                  reflections: Sequence[str] = ()) -> list[dict[str, str]]:
-        """The chat messages of one turn; ``example`` (default: the family's worked example when the
-        agent is few-shot) and ``reflections`` are the episode's (see :meth:`episode_example`)."""
-        from sparring.envs.registration import family_class
-
+        """The chat messages of one turn (:func:`~sparring.agents.prompting.build_messages` with the
+        agent's window and format); ``example`` (default: the family's worked example when the agent
+        is few-shot) and ``reflections`` are the episode's (see :meth:`episode_example`)."""
         if example is None and self.few_shot:
             example = self._example(family)
         return build_messages(
-            family=family, syntax=family_class(family).syntax, instruction=instruction, history=history,
-            observation=observation, admissible=admissible, window=self.window,
-            with_thought=self.mode == "generate", example=example, reflections=reflections,
+            family=family, instruction=instruction, history=history, observation=observation, admissible=admissible,
+            window=self.window, with_thought=self.mode == "generate", example=example, reflections=reflections,
         )
 
-    def episode_example(self, slot: int, observation: str, info: Mapping[str, Any]) -> Sequence[Turn] | str | None:
+    def episode_example(self, slot: int, observation: str, info: Mapping[str, Any]) -> Sequence[AgentStep] | str | None:
         """The example shown for the whole episode that ``observation`` and ``info`` start on env
         ``slot``: None here (a few-shot agent shows its family's worked example); a memory agent
         retrieves one per episode."""
@@ -202,11 +250,17 @@ class ReActAgent:
         state = self._slots.get(slot)
         return state["pending"].thought if state and state["pending"] else ""
 
-    def _record(self, slot: int, action: str, thought: str) -> None:
+    def _record(self, slot: int, action: str, thought: str) -> AgentStep:
+        """Makes the record of env ``slot``'s turn (its last prompt, ``action`` and ``thought``): the
+        next prompt's history shows it, and ``last_steps`` hands it to the rollout."""
         state = self._slots[slot]
-        state["pending"] = Turn(state["observation"], action, thought)
+        step = AgentStep(state["observation"], action, thought, messages=state.get("messages"))
+        state["pending"] = step
+        if slot < len(self.last_steps):
+            self.last_steps[slot] = step
+        return step
 
-    def _example(self, family: str) -> list[Turn]:
+    def _example(self, family: str) -> list[AgentStep]:
         """A fixed worked example: the oracle on the first train task of the family (short turns)."""
         if family not in self._examples:
             from sparring.agents.baselines import _family_env
@@ -216,7 +270,7 @@ class ReActAgent:
             turns = []
             while len(turns) < 8:
                 action = env.expert_action()
-                turns.append(Turn(obs[:300], action, f"This brings me closer to: {info['instruction']}"))
+                turns.append(AgentStep(obs[:300], action, f"This brings me closer to: {info['instruction']}"))
                 obs, _, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     break
@@ -232,30 +286,28 @@ class ReActAgent:
     def _suffix_ids(self, candidate: str) -> list[int]:
         return self._encode(f" {candidate}{self._end}")
 
-    def _normalise(self, total: float, n_tokens: int, candidate: str) -> float:
+    def divisor(self, n_tokens: int, candidate: str) -> float:
+        """What a candidate's total log-probability is divided by: its tokens (``token``), its words
+        (``word``) or 1 (``sum``)."""
         if self.normalization == "token":
-            return total / max(n_tokens, 1)
+            return float(max(n_tokens, 1))
         if self.normalization == "word":
-            return total / max(len(candidate.split()), 1)
-        return total
+            return float(max(len(candidate.split()), 1))
+        return 1.0
+
+    def _normalise(self, total: float, n_tokens: int, candidate: str) -> float:
+        return total / self.divisor(n_tokens, candidate) if self.normalization != "sum" else total
 
     def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
               rngs: Sequence[random.Random] | None = None, keys: Sequence[Any] | None = None) -> list[Scored]:
-        """Scores each prompt's candidates (prefix-cached) and picks one per prompt; a sampling
-        agent draws prompt ``b``'s pick from ``rngs[b]`` (each episode's stream), else from ``self.rng``.
-        ``keys`` name whose prompts these are (the env slots): with the prefix cache on, each key's
-        KV cache is kept for its next prompt."""
-        prompt_ids = [self._encode(p) for p in prompts]
-        self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
-        suffixes = [[self._suffix_ids(c) for c in cands] for cands in candidates]
-        logprobs, values = self.candidate_logprobs(prompt_ids, suffixes, with_values=self.value_head is not None,
-                                                   keys=keys)
-        results = []
-        for b, cands in enumerate(candidates):
-            totals = [float(t) for t in logprobs[b]]
-            scores = [self._normalise(t, len(s), c) for t, s, c in zip(totals, suffixes[b], cands, strict=True)]
-            results.append(Scored(list(cands), totals, scores, self._choose(scores, rngs[b] if rngs else self.rng),
-                                  None if values is None else float(values[b])))
+        """Scores each prompt's candidates (:func:`score_candidates`, prefix-cached) and picks one per
+        prompt; a sampling agent draws prompt ``b``'s pick from ``rngs[b]`` (each episode's stream),
+        else from ``self.rng``. ``keys`` name whose prompts these are (the env slots): with the prefix
+        cache on, each key's KV cache is kept for its next prompt."""
+        results = score_candidates(self, prompts, candidates, keys=keys, with_values=self.value_head is not None)
+        self.stats["prompt_tokens"] += sum(len(r.prompt_ids) for r in results)
+        for b, result in enumerate(results):
+            result.chosen = self._choose(result.scores, rngs[b] if rngs else self.rng)
         return results
 
     def _choose(self, scores: list[float], rng: random.Random) -> int:
@@ -438,6 +490,8 @@ class ReActAgent:
         kwargs: dict[str, Any] = {"do_sample": sample}
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
+            if self.top_k is not None:
+                kwargs["top_k"] = self.top_k
             self.seed_sampling(rngs)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
@@ -446,6 +500,11 @@ class ReActAgent:
             max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs,
         )
+        # each reply's tokens up to its end-of-turn token (the rest is padding), kept for the turn's record
+        eos = self.tokenizer.eos_token_id
+        self._generated = [row[: row.index(eos) + 1] if eos in row else row
+                           for row in out[:, input_ids.shape[1]:].tolist()]
+        self._generated_prompts = prompt_ids
         return self.tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
 
 

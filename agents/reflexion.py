@@ -27,8 +27,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sparring.agents.prompting import Turn, render_plain
+from sparring.agents.prompting import render_plain
 from sparring.agents.react import ReActAgent
+from sparring.agents.step import AgentStep
 from sparring.errors import ConfigError
 
 REFLECTIONS = ("model", "summary")
@@ -45,7 +46,7 @@ def _quote(text: str, limit: int = 60) -> str:
     return "'" + (text if len(text) <= limit else text[: limit - 1] + "…") + "'"
 
 
-def summarize_trial(turns: Sequence[Turn], invalid: Sequence[bool], outcome: Mapping[str, Any],
+def summarize_trial(turns: Sequence[AgentStep], invalid: Sequence[bool], outcome: Mapping[str, Any],
                     trial: int) -> str:
     """The rule-written lesson of a failed trial: how it ended, loops, refused commands, the last
     observation, and what to try instead (one or a few short sentences)."""
@@ -130,7 +131,7 @@ class ReflexionAgent(ReActAgent):
             return ()
         return kept[1][-self.max_reflections:]
 
-    def _trial_turns(self, slot: int) -> list[Turn]:
+    def _trial_turns(self, slot: int) -> list[AgentStep]:
         state = self._slots[slot]
         return [*state["history"], *([state["pending"]] if state["pending"] is not None else [])]
 
@@ -152,7 +153,7 @@ class ReflexionAgent(ReActAgent):
             self.reflections.setdefault(slot, (info["task"], []))[1].append(lesson)
             self.stats["reflections"] += 1
 
-    def _reflection_prompt(self, info: Mapping[str, Any], turns: Sequence[Turn], summary: str) -> str:
+    def _reflection_prompt(self, info: Mapping[str, Any], turns: Sequence[AgentStep], summary: str) -> str:
         actions = [t.action for t in turns]
         shown = actions[-TRANSCRIPT_COMMANDS:]
         skipped = len(actions) - len(shown)

@@ -1,4 +1,5 @@
-"""Run an agent for a fixed list of episodes over a Gymnasium vector env.
+"""Run an agent for a fixed list of episodes over a Gymnasium vector env, and the one episode loop
+(:func:`play_slots`: slot-and-refill over a vector of envs, with callbacks) that every rollout shares.
 
 Each episode is pinned to a seed (or a task spec), so two agents evaluated on the same list see the
 same tasks, and the result does not depend on how many envs run side by side. The vector env runs
@@ -17,6 +18,7 @@ from gymnasium.vector import AutoresetMode
 from tqdm.auto import tqdm
 
 from sparring.agents.base import Agent, unbatch_infos
+from sparring.agents.step import AgentStep, agent_steps
 from sparring.envs.registration import make_vec
 from sparring.errors import ConfigError
 
@@ -47,20 +49,143 @@ class EpisodeResult:
         return dataclasses.asdict(self)
 
 
-@dataclasses.dataclass
-class StepRecord:
-    """One step, as handed to ``on_step`` (transcripts, trajectory collection)."""
+#: the record the rollout hands to ``on_step``: the agent's turn with the env's answer (the old name)
+StepRecord = AgentStep
 
-    episode: int  #: index of the episode in the run's list
-    slot: int  #: which env of the vector played it (the agent's position index)
-    observation: str  #: what the agent saw before acting
-    info: Mapping[str, Any]  #: the info the agent saw before acting
-    action: str
-    next_observation: str
-    reward: float
-    terminated: bool
-    truncated: bool
-    next_info: Mapping[str, Any]
+
+class VectorSlots:
+    """The slots of :func:`play_slots` over a Gymnasium vector env made with autoreset disabled: a slot
+    is reset on its own (``reset_mask``) to a task ``(seed, spec)`` (seed -1: none; spec None: none);
+    every env is stepped together, an idle one with an empty command (which costs an env almost nothing)
+    and kept steppable by resetting it when it ends."""
+
+    def __init__(self, envs: Any, num_slots: int) -> None:
+        self.envs, self.num_slots = envs, num_slots
+        self._tasks: list[Any] = [None] * num_slots
+
+    def reset(self, slot: int, task: tuple[int, Any]) -> tuple[str, dict[str, Any]]:
+        n = self.num_slots
+        seed, spec = task
+        mask = np.zeros(n, dtype=np.bool_)
+        mask[slot] = True
+        seeds: list[int | None] = [None] * n
+        seeds[slot] = seed if seed >= 0 else None
+        options: dict[str, Any] = {"reset_mask": mask}
+        if spec is not None:
+            options["task"] = spec
+        obs, vinfo = self.envs.reset(seed=seeds, options=options)
+        self._tasks[slot] = task
+        return obs[slot], unbatch_infos(vinfo, n)[slot]
+
+    def step(self, actions: Sequence[str | None]) -> list[tuple[str, float, bool, bool, dict[str, Any]]]:
+        sent = tuple(_IDLE_ACTION if a is None else a for a in actions)
+        obs, rewards, terminated, truncated, vinfo = self.envs.step(sent)
+        infos = unbatch_infos(vinfo, self.num_slots)
+        out = []
+        for i, action in enumerate(actions):
+            out.append((obs[i], float(rewards[i]), bool(terminated[i]), bool(truncated[i]), infos[i]))
+            if action is None and (terminated[i] or truncated[i]):
+                self.retire(i)
+        return out
+
+    def retire(self, slot: int) -> None:
+        # autoreset is off, so a finished env must be reset to stay steppable
+        self.reset(slot, self._tasks[slot])
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+class EnvSlots:
+    """The slots of :func:`play_slots` over single envs in this process: ``env_for(slot, task)`` gives
+    the env a slot plays a task on (made once, or kept per task kind), ``reset(env, task)`` starts it
+    (default ``env.reset(seed=task)``); only active slots are stepped, one after another."""
+
+    def __init__(self, num_slots: int, env_for: Callable[[int, Any], Any],
+                 reset: Callable[[Any, Any], tuple[str, dict[str, Any]]] | None = None) -> None:
+        self.num_slots, self.env_for = num_slots, env_for
+        self._reset = reset or (lambda env, task: env.reset(seed=task))
+        self.envs: list[Any] = [None] * num_slots  #: the env each slot plays now
+        self._made: list[Any] = []
+
+    def reset(self, slot: int, task: Any) -> tuple[str, dict[str, Any]]:
+        env = self.env_for(slot, task)
+        if not any(env is e for e in self._made):
+            self._made.append(env)
+        self.envs[slot] = env
+        return self._reset(env, task)
+
+    def step(self, actions: Sequence[str | None]) -> list[tuple[str, float, bool, bool, dict[str, Any]] | None]:
+        return [None if a is None else self.envs[i].step(a) for i, a in enumerate(actions)]
+
+    def retire(self, slot: int) -> None:
+        pass
+
+    def close(self) -> None:
+        for env in self._made:
+            env.close()
+
+
+def play_slots(
+    slots: Any,
+    tasks: Sequence[Any],
+    act: Callable[[list[str | None], list[dict[str, Any] | None], list[int | None]], Sequence[AgentStep | None]],
+    *,
+    on_start: Callable[[int, int, str, dict[str, Any]], None] | None = None,
+    on_step: Callable[[AgentStep], None] | None = None,
+) -> None:
+    """The episode loop every rollout shares: plays ``tasks`` (episode ``k`` is ``tasks[k]``) on the
+    ``slots.num_slots`` envs of ``slots`` (:class:`VectorSlots`, :class:`EnvSlots`) side by side;
+    when a slot's episode ends, the slot is refilled with the next task of the list, and once the list
+    is used up it idles. ``slots`` is closed at the end.
+
+    Each step, ``act(observations, infos, episodes)`` decides for every slot at once (an idle slot's
+    observation, info and episode are None) and returns one :class:`AgentStep` per slot (None for an
+    idle one); what the env answers is filled into each record (``episode``, ``slot``, ``info``,
+    ``reward``, ``next_observation``, ``terminated``, ``truncated``, ``next_info``), which is then
+    handed to ``on_step``, before a finished slot is refilled. ``on_start(slot, episode, observation,
+    info)`` is called when a slot starts an episode."""
+    n = slots.num_slots
+    episode: list[int | None] = [None] * n
+    observations: list[str | None] = [None] * n
+    infos: list[dict[str, Any] | None] = [None] * n
+    upcoming = iter(range(len(tasks)))
+
+    def fill(i: int) -> None:
+        k = next(upcoming, None)
+        episode[i] = k
+        if k is None:
+            observations[i] = infos[i] = None
+            slots.retire(i)
+            return
+        observations[i], infos[i] = slots.reset(i, tasks[k])
+        if on_start is not None:
+            on_start(i, k, observations[i], infos[i])
+
+    try:
+        for i in range(n):
+            fill(i)
+        while any(k is not None for k in episode):
+            steps = list(act(list(observations), list(infos), list(episode)))
+            if len(steps) != n:
+                raise ConfigError(f"expected one step for each of the {n} envs, got {len(steps)}")
+            outcomes = slots.step([steps[i].action if episode[i] is not None else None for i in range(n)])
+            for i in range(n):
+                k = episode[i]
+                if k is None:
+                    continue
+                step = steps[i]
+                obs, reward, terminated, truncated, info = outcomes[i]
+                step.episode, step.slot, step.info = k, i, infos[i]
+                step.reward, step.next_observation, step.next_info = float(reward), obs, info
+                step.terminated, step.truncated = bool(terminated), bool(truncated)
+                if on_step is not None:
+                    on_step(step)
+                observations[i], infos[i] = obs, info
+                if step.done:
+                    fill(i)
+    finally:
+        slots.close()
 
 
 def run_episodes(
@@ -75,14 +200,16 @@ def run_episodes(
     vectorization_mode: str = "sync",
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool | str = False,
-    on_step: Callable[[StepRecord], None] | None = None,
+    on_step: Callable[[AgentStep], None] | None = None,
     samples: Sequence[int] | None = None,
     wrappers: Sequence[Callable[[Any], Any]] | None = None,
     trials: int | None = None,
 ) -> list[EpisodeResult]:
     """Plays ``agent`` on ``env_id`` for the given seeds (default ``range(episodes)``) or pinned tasks.
 
-    ``samples`` numbers repeated tries of one task (one number per episode of the list); the agent
+    ``on_step`` gets the record of every turn (:class:`~sparring.agents.step.AgentStep`: the agent's
+    side, e.g. its prompt and scores, and the env's answer). ``samples`` numbers repeated tries of one
+    task (one number per episode of the list); the agent
     sees it as ``info["sample"]``, so a sampling agent draws the same stream for a task's n-th try
     whatever else it has played (a resumed collection replays nothing). ``wrappers`` wrap each env
     of the vector (e.g. ``PerturbationWrapper.factory(...)``: the agent plays under attack).
@@ -108,56 +235,36 @@ def run_episodes(
         **dict(env_kwargs or {}),
     )
     results: list[EpisodeResult | None] = [None] * len(plan)
-    slot_episode: list[int | None] = [None] * n
     returns = [0.0] * n
-    observations: list[str | None] = [None] * n
-    infos: list[dict[str, Any] | None] = [None] * n
-    upcoming = iter(range(len(plan)))
     bar = tqdm(total=len(plan), desc=progress if isinstance(progress, str) else env_id,
                disable=None if progress else True,  # None: only on a terminal
                leave=False, dynamic_ncols=True)
+
+    def act(observations: list[str | None], infos: list[dict[str, Any] | None],
+            episodes: list[int | None]) -> list[AgentStep | None]:
+        if samples is not None:
+            infos = [None if info is None else {**info, "sample": int(samples[episodes[i]])}
+                     for i, info in enumerate(infos)]
+        steps = agent_steps(agent, observations, infos)
+        if len(steps) != n:
+            raise ConfigError(f"agent {agent.name!r} returned {len(steps)} actions for {n} envs")
+        return steps
+
+    def start(slot: int, episode: int, observation: str, info: dict[str, Any]) -> None:
+        returns[slot] = 0.0
+
+    def stepped(step: AgentStep) -> None:
+        returns[step.slot] += step.reward
+        if on_step is not None:
+            on_step(step)
+        if step.done:
+            results[step.episode] = _result(env_id, step.next_info, returns[step.slot], step.truncated)
+            bar.update(1)
+
     try:
-        for i in range(n):
-            _start(envs, i, next(upcoming), plan, slot_episode, returns, observations, infos, n)
-        while any(e is not None for e in slot_episode):
-            visible_obs = [observations[i] if slot_episode[i] is not None else None for i in range(n)]
-            visible_info = [infos[i] if slot_episode[i] is not None else None for i in range(n)]
-            if samples is not None:
-                visible_info = [None if info is None else {**info, "sample": int(samples[slot_episode[i]])}
-                                for i, info in enumerate(visible_info)]
-            actions = list(agent.act(visible_obs, visible_info))
-            if len(actions) != n:
-                raise ConfigError(f"agent {agent.name!r} returned {len(actions)} actions for {n} envs")
-            sent = [a if slot_episode[i] is not None else _IDLE_ACTION for i, a in enumerate(actions)]
-            obs, rewards, terminated, truncated, vinfo = envs.step(tuple(sent))
-            step_infos = unbatch_infos(vinfo, n)
-            for i in range(n):
-                done = bool(terminated[i] or truncated[i])
-                episode = slot_episode[i]
-                if episode is not None:
-                    returns[i] += float(rewards[i])
-                    if on_step is not None:
-                        on_step(StepRecord(
-                            episode=episode, slot=i, observation=observations[i], info=infos[i], action=sent[i],
-                            next_observation=obs[i], reward=float(rewards[i]), terminated=bool(terminated[i]),
-                            truncated=bool(truncated[i]), next_info=step_infos[i],
-                        ))
-                    if done:
-                        results[episode] = _result(env_id, step_infos[i], returns[i], bool(truncated[i]))
-                        bar.update(1)
-                observations[i], infos[i] = obs[i], step_infos[i]
-                if done:
-                    following = next(upcoming, None)
-                    if following is None:
-                        # keep the idle env steppable: autoreset is off, so a finished env must be reset
-                        _start(envs, i, episode if episode is not None else 0, plan, slot_episode, returns,
-                               observations, infos, n)
-                        slot_episode[i] = None
-                    else:
-                        _start(envs, i, following, plan, slot_episode, returns, observations, infos, n)
+        play_slots(VectorSlots(envs, n), plan, act, on_start=start, on_step=stepped)
     finally:
         bar.close()
-        envs.close()
     return [r for r in results if r is not None]
 
 
@@ -184,23 +291,6 @@ def _plan(episodes: int | None, seeds: Sequence[int] | None, tasks: Sequence[Any
             raise ConfigError(f"episodes must be >= 0, got {episodes}")
         seeds = range(episodes)
     return [(int(s), None) for s in seeds]
-
-
-def _start(envs: Any, i: int, episode: int, plan: list[tuple[int, Any]], slot_episode: list[int | None],
-           returns: list[float], observations: list[str | None], infos: list[dict[str, Any] | None], n: int) -> None:
-    seed, task = plan[episode]
-    mask = np.zeros(n, dtype=np.bool_)
-    mask[i] = True
-    seeds: list[int | None] = [None] * n
-    seeds[i] = seed if seed >= 0 else None
-    options: dict[str, Any] = {"reset_mask": mask}
-    if task is not None:
-        options["task"] = task
-    obs, vinfo = envs.reset(seed=seeds, options=options)
-    observations[i] = obs[i]
-    infos[i] = unbatch_infos(vinfo, n)[i]
-    slot_episode[i] = episode
-    returns[i] = 0.0
 
 
 def _result(env_id: str, info: Mapping[str, Any], episode_return: float, truncated: bool) -> EpisodeResult:

@@ -27,12 +27,13 @@ from sparring.errors import TrajectoryFormatError
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
-ACTION_PREFIX = "Action: "
+#: what opens the command in an agent's reply (``Action: <command>``); score-mode prompts end with it
+ACTION_PREFIX = "Action:"
 
 
 def completion_text(action: str, thought: str = "") -> str:
     """The assistant text of a step: an optional thought line, then ``Action: <command>``."""
-    return f"Thought: {thought}\n{ACTION_PREFIX}{action}" if thought else f"{ACTION_PREFIX}{action}"
+    return f"Thought: {thought}\n{ACTION_PREFIX} {action}" if thought else f"{ACTION_PREFIX} {action}"
 
 
 @dataclasses.dataclass

@@ -227,7 +227,8 @@ def play_pairs(agent: Any, env_id: str, seeds: Sequence[int], config: Adversaria
     """Plays ``agent`` on ``seeds`` (under ``wrapper`` when given, in this process); each lost episode
     gives a DPO row at its first turn whose command differs from the expert's: the prompt it saw,
     the expert's shown action chosen, its own rejected. Returns (rows, episodes, lost)."""
-    from sparring.agents.prompting import Turn
+    from sparring.agents.rollout import EnvSlots, play_slots
+    from sparring.agents.step import AgentStep, agent_steps
     from sparring.envs.registration import make
     from sparring.trajectory import completion_text
 
@@ -238,54 +239,45 @@ def play_pairs(agent: Any, env_id: str, seeds: Sequence[int], config: Adversaria
     for _ in range(n):
         env = make(env_id, split=split, **config.training_env_kwargs)
         envs.append(wrapper(env) if wrapper is not None else env)
-    upcoming = iter(seeds)
     slot: list[dict[str, Any] | None] = [None] * n
-    observations: list[str | None] = [None] * n
-    infos: list[dict[str, Any] | None] = [None] * n
-    rows, played, lost = [], 0, 0
+    rows: list[dict[str, Any]] = []
+    counts = {"played": 0, "lost": 0}
 
-    def start(i: int) -> None:
-        seed = next(upcoming, None)
-        if seed is None:
-            slot[i], observations[i], infos[i] = None, None, None
-            return
-        observations[i], infos[i] = envs[i].reset(seed=seed)
+    def start(i: int, k: int, observation: str, info: dict[str, Any]) -> None:
         slot[i] = {"history": [], "pair": None}
 
-    try:
-        for i in range(n):
-            start(i)
-        while any(s is not None for s in slot):
-            actions = agent.act(observations, infos)
-            for i, state in enumerate(slot):
-                if state is None:
-                    continue
-                env, info, observation = envs[i], infos[i], observations[i]
-                base = env.unwrapped
-                expert = base.expert_action()
-                sent = env.command(actions[i]) if hasattr(env, "command") else actions[i]
-                if state["pair"] is None and sent != expert:
-                    shown_expert = env.shown(expert) if hasattr(env, "shown") else expert
-                    messages = agent.messages(info["family"], info["instruction"], state["history"], observation,
-                                              info["admissible_actions"] if config.show_admissible else None)
-                    state["pair"] = {"prompt": messages,
-                                     "chosen": [{"role": "assistant", "content": completion_text(shown_expert)}],
-                                     "rejected": [{"role": "assistant", "content": completion_text(actions[i])}],
-                                     "meta": {"env_id": env_id, "seed": int(info["seed"]), "turn": int(info["step"]),
-                                              "attacked": wrapper is not None}}
-                state["history"].append(Turn(observation, actions[i]))
-                observations[i], _, terminated, truncated, infos[i] = env.step(actions[i])
-                if terminated or truncated:
-                    played += 1
-                    if not infos[i]["won"]:
-                        lost += 1
-                        if state["pair"] is not None:
-                            rows.append(state["pair"])
-                    start(i)
-    finally:
-        for env in envs:
-            env.close()
-    return rows, played, lost
+    def act(observations: list[str | None], infos: list[dict[str, Any] | None],
+            episodes: list[int | None]) -> list[AgentStep | None]:
+        steps = agent_steps(agent, observations, infos)
+        for i, step in enumerate(steps):
+            if episodes[i] is None:
+                continue
+            env, info, observation, state = envs[i], infos[i], observations[i], slot[i]
+            base = env.unwrapped
+            expert = base.expert_action()
+            sent = env.command(step.action) if hasattr(env, "command") else step.action
+            if state["pair"] is None and sent != expert:
+                shown_expert = env.shown(expert) if hasattr(env, "shown") else expert
+                messages = agent.messages(info["family"], info["instruction"], state["history"], observation,
+                                          info["admissible_actions"] if config.show_admissible else None)
+                state["pair"] = {"prompt": messages,
+                                 "chosen": [{"role": "assistant", "content": completion_text(shown_expert)}],
+                                 "rejected": [{"role": "assistant", "content": completion_text(step.action)}],
+                                 "meta": {"env_id": env_id, "seed": int(info["seed"]), "turn": int(info["step"]),
+                                          "attacked": wrapper is not None}}
+            state["history"].append(AgentStep(observation, step.action))  # the pairs' prompts show no thoughts
+        return steps
+
+    def stepped(step: AgentStep) -> None:
+        if step.done:
+            counts["played"] += 1
+            if not step.next_info["won"]:
+                counts["lost"] += 1
+                if slot[step.slot]["pair"] is not None:
+                    rows.append(slot[step.slot]["pair"])
+
+    play_slots(EnvSlots(n, lambda i, seed: envs[i]), list(seeds), act, on_start=start, on_step=stepped)
+    return rows, counts["played"], counts["lost"]
 
 
 def _stage_dpo(model: str, adversary: Any, config: AdversarialConfig, round_: int, directory: Path) -> dict[str, Any]:

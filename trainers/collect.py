@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from sparring.agents.base import Agent
-from sparring.agents.prompting import Turn, build_messages
-from sparring.agents.rollout import StepRecord, run_episodes
-from sparring.envs.registration import entry, family_class
+from sparring.agents.prompting import build_messages
+from sparring.agents.rollout import run_episodes
+from sparring.agents.step import AgentStep
+from sparring.envs.registration import entry
 from sparring.errors import ConfigError
 from sparring.trajectory import Episode, Step, append_episodes, iter_episodes, repair
 
@@ -37,12 +38,24 @@ class CollectStats:
         return dataclasses.asdict(self)
 
 
-def prompt_for(family: str, instruction: str, history: Sequence[Turn], observation: str,
+def prompt_for(family: str, instruction: str, history: Sequence[Any], observation: str,
                admissible: Sequence[str], *, with_thought: bool, window: int = PROMPT_WINDOW) -> list[dict[str, str]]:
-    """The chat messages a ReAct policy is given for one turn (the format SFT and DPO train on)."""
-    return build_messages(family=family, syntax=family_class(family).syntax, instruction=instruction,
-                          history=history, observation=observation, admissible=admissible, window=window,
-                          with_thought=with_thought)
+    """The chat messages a ReAct policy is given for one turn (the format SFT and DPO train on):
+    :func:`~sparring.agents.prompting.build_messages` with the stored prompts' window; ``history`` is
+    the episode's earlier turns (stored steps or agent steps)."""
+    return build_messages(family=family, instruction=instruction, history=history, observation=observation,
+                          admissible=admissible, window=window, with_thought=with_thought)
+
+
+def stored_step(step: AgentStep, prompt: list[dict[str, str]], *, with_thought: bool = True) -> Step:
+    """The stored record (:class:`~sparring.trajectory.Step`) of a played turn, with the prompt it is
+    stored with; ``with_thought=False`` drops the agent's thought (a trajectory without thoughts)."""
+    return Step(
+        observation=step.observation, admissible=list(step.info["admissible_actions"]), prompt=prompt,
+        action=step.action, thought=step.thought if with_thought else "", reward=step.reward,
+        reward_terms=dict(step.next_info.get("reward_terms", {})), next_observation=step.next_observation,
+        terminated=step.terminated, truncated=step.truncated, invalid=step.invalid,
+    )
 
 
 def writes_thoughts(agent: Agent) -> bool:
@@ -54,18 +67,16 @@ def writes_thoughts(agent: Agent) -> bool:
 
 
 class _Recorder:
-    """Builds episodes from step records and appends each one when it ends."""
+    """Builds episodes from the rollout's turn records and appends each one when it ends."""
 
     def __init__(self, agent: Agent, env_id: str, plan: list[tuple[int, int]], out: Path, stats: CollectStats,
                  with_thought: bool) -> None:
         self.agent, self.env_id, self.plan, self.out, self.stats = agent, env_id, plan, out, stats
-        self.with_thought = with_thought
         #: a trajectory stored without thoughts keeps none, so its completions match its prompts' format
-        self.explain = getattr(agent, "thought", None) if with_thought else None
+        self.with_thought = with_thought
         self.open: dict[int, Episode] = {}
-        self.history: dict[int, list[Turn]] = {}
 
-    def __call__(self, record: StepRecord) -> None:
+    def __call__(self, record: AgentStep) -> None:
         info, k = record.info, record.episode
         if k not in self.open:
             seed, sample = self.plan[k]
@@ -74,19 +85,11 @@ class _Recorder:
                 task=info["task"], instruction=info["instruction"], agent=self.agent.name, sample=sample,
                 perturbations=list(info.get("perturbations", [])),
             )
-            self.history[k] = []
-        episode, history = self.open[k], self.history[k]
-        thought = self.explain(record.slot) if self.explain else ""
-        episode.steps.append(Step(
-            observation=record.observation, admissible=list(info["admissible_actions"]),
-            prompt=prompt_for(episode.family, episode.instruction, history, record.observation,
-                              info["admissible_actions"], with_thought=self.with_thought),
-            action=record.action, thought=thought, reward=record.reward,
-            reward_terms=dict(record.next_info.get("reward_terms", {})), next_observation=record.next_observation,
-            terminated=record.terminated, truncated=record.truncated,
-            invalid=bool(record.next_info.get("invalid_action", False)),
-        ))
-        history.append(Turn(record.observation, record.action, thought))
+        episode = self.open[k]
+        # the stored prompt has the stored format (window, thoughts), whatever the agent's own prompt was
+        prompt = prompt_for(episode.family, episode.instruction, episode.steps, record.observation,
+                            info["admissible_actions"], with_thought=self.with_thought)
+        episode.steps.append(stored_step(record, prompt, with_thought=self.with_thought))
         if record.terminated or record.truncated:
             final = record.next_info
             episode.won, episode.lost = bool(final["won"]), bool(final["lost"])
@@ -98,7 +101,7 @@ class _Recorder:
             append_episodes(self.out, [episode])
             self.stats.written += 1
             self.stats.won += episode.won
-            del self.open[k], self.history[k]
+            del self.open[k]
 
 
 def collect(

@@ -24,7 +24,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sparring.agents.prompting import Turn
 from sparring.envs.rewards import RewardModel, Transition
 from sparring.errors import ConfigError, SparringError
 from sparring.trainers.collect import PROMPT_WINDOW, prompt_for
@@ -463,7 +462,6 @@ def correct_with_oracle(
         check(kept, observation)
     with_thought, window = _prompt_style(episode)
     steps = copy.deepcopy(episode.steps[:kept])
-    history = [Turn(s.observation, s.action, s.thought) for s in steps]
     while not done:
         if len(steps) >= max_steps:
             raise SparringError(
@@ -475,13 +473,12 @@ def correct_with_oracle(
         next_observation, reward, terminated, truncated, next_info = env.step(action)
         steps.append(Step(
             observation=observation, admissible=admissible,
-            prompt=prompt_for(episode.family, episode.instruction, history, observation, admissible,
+            prompt=prompt_for(episode.family, episode.instruction, steps, observation, admissible,
                               with_thought=with_thought, window=window),
             action=action, reward=float(reward), reward_terms=dict(next_info["reward_terms"]),
             next_observation=next_observation, terminated=terminated, truncated=truncated,
             invalid=bool(next_info["invalid_action"]),
         ))
-        history.append(Turn(observation, action))
         observation, info, done = next_observation, next_info, terminated or truncated
     if not info["won"]:
         raise SparringError(

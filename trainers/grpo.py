@@ -87,7 +87,6 @@ from sparring.trainers.ppo import (
     _forward,
     _length,
     _load_checkpoint,
-    _react_actor_class,
     _restore_trainer_state,
     _save_checkpoint,
     _short,
@@ -97,6 +96,7 @@ from sparring.trainers.ppo import (
     policy_loss_terms,
     reward_spec,
     rollout,
+    rollout_agent,
     score_batch,
 )
 from sparring.trainers.run_dir import RunLog, TrainingClock, refuse_existing
@@ -306,11 +306,7 @@ def train_grpo(config: GRPOConfig, *,
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
         env_kwargs["difficulty"] = config.difficulty
-    actor = _react_actor_class()(
-        policy.model, policy.tokenizer, mode=config.mode, normalization=config.normalization, window=config.window,
-        show_admissible=config.show_admissible, temperature=config.temperature,
-        max_new_tokens=config.max_new_tokens, name=config.estimator,
-    )
+    actor = rollout_agent(policy, config, name=config.estimator)
     with_kl = _needs_reference(config) and reference is not False
 
     if config.eval_every and state is None:

@@ -83,7 +83,6 @@ import dataclasses
 import json
 import logging
 import math
-import random
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -106,6 +105,7 @@ if TYPE_CHECKING:  # PyTorch is imported when training starts, not with the conf
     import torch
 
     from sparring.agents.policy import AgentModel
+    from sparring.agents.step import AgentStep
 
 logger = logging.getLogger(__name__)
 
@@ -232,64 +232,36 @@ class Decision:
     advantage: float = 0.0
     ret: float = 0.0
 
+    @classmethod
+    def from_step(cls, step: AgentStep, invalid_penalty: float = 0.0) -> Decision:
+        """The decision of a played turn (the rollout agent's record, with the env's answer): score mode
+        (the record has candidates) trains on every candidate's tokens and starts the ratio from the
+        sampled pick's log-prob; generate mode on the reply's tokens. An invalid action's reward loses
+        ``invalid_penalty``."""
+        if step.prompt_ids is None or step.action_ids is None:
+            raise ConfigError("PPO needs turns recorded with their token ids: play them with rollout_agent()")
+        if step.candidates is not None:
+            decision = cls(list(step.prompt_ids), step.action_ids, step.chosen, list(step.divisors),
+                           [step.logprob], step.value)
+        else:
+            decision = cls(list(step.prompt_ids), step.action_ids, 0, [1.0])
+        decision.invalid = step.invalid
+        decision.reward = step.reward - (invalid_penalty if decision.invalid else 0.0)
+        decision.done = step.done
+        return decision
 
-def _react_actor_class() -> type:
-    from sparring.agents.react import ReActAgent, left_pad
 
-    class Actor(ReActAgent):
-        """The ReAct agent, sampling, keeping for each env slot the decision it just made."""
+def rollout_agent(policy: AgentModel, config: Any, *, name: str, with_value: bool = False) -> Any:
+    """The ReAct agent that plays PPO's and GRPO's rollouts: sampling at the temperature from the full
+    distribution (no top-k, no top-p: the policy that is trained); each turn's record
+    (:class:`~sparring.agents.step.AgentStep`) keeps what :meth:`Decision.from_step` needs."""
+    from sparring.agents.react import ReActAgent
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.decisions: dict[int, Decision] = {}
-            self._texts: dict[int, str] = {}
-            self._generated: list[list[int]] = []
-
-        def prompt(self, slot: int, observation: str, info: Mapping[str, Any]) -> str:
-            text = super().prompt(slot, observation, info)
-            self._texts[slot] = text
-            return text
-
-        def act(self, observations: Sequence[str | None], infos: Sequence[Mapping[str, Any] | None]) -> list[str]:
-            import torch
-
-            self._texts = {}
-            actions = super().act(observations, infos)
-            for i, (slot, text) in enumerate(self._texts.items()):  # the active slots, in order
-                prompt_ids = self._encode(text)
-                if self.mode == "score":
-                    scored = self.last[slot]
-                    scores = torch.tensor(scored.scores, dtype=torch.float64) / self.temperature
-                    suffixes = [self._suffix_ids(c) for c in scored.candidates]
-                    divisors = [float(max(len(c.split()), 1)) if self.normalization == "word" else
-                                float(max(len(s), 1)) if self.normalization == "token" else 1.0
-                                for c, s in zip(scored.candidates, suffixes, strict=True)]
-                    old = float(torch.log_softmax(scores, dim=0)[scored.chosen])  # checked after the rollout
-                    self.decisions[slot] = Decision(prompt_ids, suffixes, scored.chosen, divisors, [old], scored.value)
-                else:
-                    self.decisions[slot] = Decision(prompt_ids, [self._generated[i]], 0, [1.0])
-            return actions
-
-        @torch_no_grad
-        def generate(self, prompts: Sequence[str], rngs: Sequence[random.Random] | None = None) -> list[str]:
-            """Samples from the full distribution at the temperature (no top-k, no top-p: the policy
-            that is trained) and keeps the generated token ids, up to the end-of-turn token."""
-            prompt_ids = [self._encode(p) for p in prompts]
-            self.stats["prompt_tokens"] += sum(len(p) for p in prompt_ids)
-            input_ids, attention, _ = left_pad(prompt_ids, self.tokenizer.pad_token_id, self.device)
-            self.seed_sampling(rngs)
-            out = self.model.generate(
-                input_ids=input_ids, attention_mask=attention, max_new_tokens=self.max_new_tokens, do_sample=True,
-                temperature=self.temperature, top_p=1.0, top_k=0, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
-            eos = self.tokenizer.eos_token_id
-            self._generated = []
-            for row in out[:, input_ids.shape[1]:].tolist():
-                self._generated.append(row[: row.index(eos) + 1] if eos in row else row)
-            return self.tokenizer.batch_decode(self._generated, skip_special_tokens=True)
-
-    return Actor
+    return ReActAgent(
+        policy.model, policy.tokenizer, mode=config.mode, normalization=config.normalization, window=config.window,
+        show_admissible=config.show_admissible, temperature=config.temperature, top_p=1.0, top_k=0,
+        max_new_tokens=config.max_new_tokens, value_head=policy.value_head if with_value else None, name=name,
+    )
 
 
 def hash_seed(*parts: Any) -> int:
@@ -299,37 +271,20 @@ def hash_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
 
 
-def torch_no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``torch.no_grad()`` as a decorator that imports PyTorch only when the function runs."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import torch
-
-        with torch.no_grad():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def rollout(actor: Any, env_id: str, seeds: Sequence[int], *, num_envs: int, vectorization_mode: str,
             env_kwargs: Mapping[str, Any], invalid_penalty: float,
             wrappers: Sequence[Callable[[Any], Any]] | None = None,
             samples: Sequence[int] | None = None) -> tuple[list[list[Decision]], list[Any]]:
     """Plays one episode per seed (each env wrapped in ``wrappers``, e.g. a perturbation wrapper);
     returns each episode's decisions (in turn order, the last one done) and the episode results.
-    ``samples`` numbers repeated tries of one seed (GRPO's groups), so each try samples its own stream."""
-    from sparring.agents.rollout import StepRecord, run_episodes
+    ``actor`` is a :func:`rollout_agent`. ``samples`` numbers repeated tries of one seed (GRPO's
+    groups), so each try samples its own stream."""
+    from sparring.agents.rollout import run_episodes
 
     episodes: dict[int, list[Decision]] = {}
 
-    def on_step(record: StepRecord) -> None:
-        decision = actor.decisions.pop(record.slot)
-        decision.invalid = bool(record.next_info.get("invalid_action", False))
-        decision.reward = record.reward - (invalid_penalty if decision.invalid else 0.0)
-        decision.done = record.terminated or record.truncated
-        episodes.setdefault(record.episode, []).append(decision)
+    def on_step(step: AgentStep) -> None:
+        episodes.setdefault(step.episode, []).append(Decision.from_step(step, invalid_penalty))
 
     if not seeds:
         return [], []
@@ -880,12 +835,7 @@ def train_ppo(config: PPOConfig, *,
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
         env_kwargs["difficulty"] = config.difficulty
-    actor = _react_actor_class()(
-        policy.model, policy.tokenizer, mode=config.mode, normalization=config.normalization, window=config.window,
-        show_admissible=config.show_admissible, temperature=config.temperature,
-        max_new_tokens=config.max_new_tokens, value_head=policy.value_head if config.mode == "score" else None,
-        name="ppo",
-    )
+    actor = rollout_agent(policy, config, name="ppo", with_value=config.mode == "score")
     with_kl = _needs_reference(config) and reference is not False
 
     if config.eval_every and state is None:
@@ -1059,4 +1009,4 @@ def train_ppo(config: PPOConfig, *,
 
 
 __all__ = ["Decision", "PPOConfig", "PPOReport", "action_logprobs", "gae", "parse_env_args", "policy_loss_terms",
-           "ppo_loss_terms", "reward_spec", "rollout", "train_ppo"]
+           "ppo_loss_terms", "reward_spec", "rollout", "rollout_agent", "train_ppo"]
