@@ -84,6 +84,10 @@ class RolloutWorker:
 
             torch.set_num_threads(max(1, threads))
 
+    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(agent, *args, **kwargs)`` on this actor's agent copy (a module-level function)."""
+        return function(self.agent, *args, **kwargs)
+
     def set_weights(self, state: Mapping[str, Any]) -> int:
         """Loads ``state`` (names from :func:`trainable_state`) into the agent's model; how many tensors."""
         import torch
@@ -161,6 +165,28 @@ class RayRollouts:
             for episode_steps in share_steps:
                 steps.append([{**row, "episode": row["episode"] + start} for row in episode_steps])
         return results, steps
+
+    def map_unordered(self, function: Any, calls: Sequence[tuple[Any, ...]]) -> Any:
+        """Runs ``function(agent, *args)`` for each ``args`` of ``calls`` on the actors (each given its next
+        call when it is free) and yields ``(index, result)`` as they finish, so a caller can keep each
+        result (append it to a file) before the others are done."""
+        queue = list(enumerate(calls))
+        running: dict[Any, tuple[int, Any]] = {}
+
+        def submit(actor: Any) -> None:
+            index, args = queue.pop(0)
+            running[actor.call.remote(function, *args)] = (index, actor)
+
+        for actor in self.actors:
+            if queue:
+                submit(actor)
+        while running:
+            finished, _ = self.ray.wait(list(running), num_returns=1)
+            index, actor = running.pop(finished[0])
+            result = self.ray.get(finished[0])
+            if queue:
+                submit(actor)
+            yield index, result
 
     def sync_weights(self, model: Any) -> int:
         """Sends ``model``'s trainable tensors to every actor; returns how many tensors each loaded."""

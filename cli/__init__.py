@@ -30,8 +30,20 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def _json_option(p: argparse.ArgumentParser, what: str, *aliases: str) -> None:
+    """``--json [PATH]``, the same on every command: write ``what`` as JSON to PATH; with no PATH (or
+    ``-``) print the JSON on stdout instead of the tables."""
+    p.add_argument("--json", *aliases, dest="json", nargs="?", const="-", metavar="PATH",
+                   help=f"write {what} as JSON to PATH; with no PATH (or '-') print the JSON instead of the tables")
+
+
+def _human(args: argparse.Namespace) -> bool:
+    """Whether to print the human-readable output (not when the JSON goes to stdout)."""
+    return getattr(args, "json", None) != "-"
+
+
 def _write_json(data: Any, target: str) -> None:
-    text = json.dumps(data, indent=2, sort_keys=False)
+    text = json.dumps(data, indent=2, sort_keys=False, default=str)
     if target == "-":
         print(text)
         return
@@ -51,9 +63,9 @@ def cmd_list_envs(args: argparse.Namespace) -> int:
         {"id": e.id, "family": e.family, "splits": list(e.splits), "description": e.description}
         for e in registered().values()
     ]
-    if args.json:
-        _write_json(rows, "-")
-    else:
+    if args.json is not None:
+        _write_json(rows, args.json)
+    if _human(args):
         print(format_table(rows, [("id", "id"), ("family", "family"), ("splits", "splits"),
                                   ("description", "description")]))
     return 0
@@ -120,7 +132,22 @@ def _agent_from_args(args: argparse.Namespace) -> Any:
         if args.agent == "react-reflexion":  # only `eval` has these flags; elsewhere the defaults
             options.update(trials=getattr(args, "trials", 3), reflection=getattr(args, "reflection", "model"))
         return make_agent(args.agent, model=args.model, device=args.device, seed=args.agent_seed, **options)
-    return make_agent(args.agent, seed=args.agent_seed)
+    extra = {}
+    if getattr(args, "agent_arg", None):
+        from sparring.keyvalues import parse_key_values
+
+        extra = parse_key_values(args.agent_arg, what="--agent-arg", example="--agent-arg greeting=hello")
+    if args.agent == "openai":
+        import os
+
+        key = os.environ.get(args.api_key_env) if getattr(args, "api_key_env", None) else None
+        options = {"base_url": getattr(args, "base_url", None), "api_key": key, "temperature": args.temperature,
+                   "window": args.window, "show_admissible": not args.hide_admissible,
+                   "max_tokens": args.max_new_tokens, "concurrency": getattr(args, "concurrency", 16)}
+        if args.model == "tiny":
+            raise ConfigError("--agent openai needs --model: the name the server serves the model under")
+        return make_agent("openai", model=args.model, seed=args.agent_seed, **{**options, **extra})
+    return make_agent(args.agent, seed=args.agent_seed, **extra)
 
 
 def _quiet_transformers() -> None:
@@ -186,7 +213,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             episodes.extend(r.to_dict() for r in results)
     if args.json is not None:
         _write_json({"results": rows, "episodes": episodes if args.episodes_detail else None}, args.json)
-    if args.json != "-":
+    if _human(args):
         print(format_table(rows, RESULT_COLUMNS))
     return 0
 
@@ -216,8 +243,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
         samples_per_task=args.samples, seed_offset=args.seed_offset, num_envs=args.num_envs,
         vectorization_mode="async" if args.async_envs else "sync", env_kwargs=_env_kwargs(args),
         resume=args.resume, progress=not args.no_progress, wrappers=wrappers, thoughts=args.thoughts,
+        ray=args.ray, ray_workers=args.ray_workers,
     )
-    print(f"wrote {stats.written} episodes to {args.out} ({stats.won} won; {stats.skipped} already there)")
+    if args.json is not None:
+        _write_json({"out": args.out, **stats.to_dict()}, args.json)
+    if _human(args):
+        print(f"wrote {stats.written} episodes to {args.out} ({stats.won} won; {stats.skipped} already there)")
     return 0
 
 
@@ -257,14 +288,16 @@ def cmd_filter(args: argparse.Namespace) -> int:
         kept, report = F.apply(chain, episodes) if chain else (episodes, F.FilterReport(len(episodes), len(episodes)))
         write_episodes(args.out, kept)
         summary["kept"] = report.to_dict()
-        print(f"{report} -> {args.out}")
+        if _human(args):
+            print(f"{report} -> {args.out}")
     failed = [e for e in episodes if not e.won and e.steps]
     if args.pairs:
         expert = [e for path in args.expert or [] for e in read_episodes(path)] + [e for e in episodes if e.won]
         rows = F.preference_pairs(expert, failed, kind=args.pair_kind)
         write_rows(args.pairs, rows)
         summary["pairs"] = len(rows)
-        print(f"{len(rows)} {args.pair_kind} preference pairs from {len(failed)} failed episodes -> {args.pairs}")
+        if _human(args):
+            print(f"{len(rows)} {args.pair_kind} preference pairs from {len(failed)} failed episodes -> {args.pairs}")
     if args.corrected:
         cut: str | int = "divergence" if args.cut == "divergence" else _int_option("--cut", args.cut)
         corrected, errors = [], 0
@@ -276,9 +309,11 @@ def cmd_filter(args: argparse.Namespace) -> int:
                 logging.getLogger("sparring").info("not corrected: %s", exc)
         write_episodes(args.corrected, corrected)
         summary.update(corrected=len(corrected), not_corrected=errors)
-        print(f"{len(corrected)} failed episodes corrected by the oracle ({errors} could not be) -> {args.corrected}")
-    if args.report:
-        _write_json(summary, args.report)
+        if _human(args):
+            print(f"{len(corrected)} failed episodes corrected by the oracle ({errors} could not be) -> "
+                  f"{args.corrected}")
+    if args.json is not None:
+        _write_json(summary, args.json)
     return 0
 
 
@@ -297,14 +332,18 @@ def cmd_attack(args: argparse.Namespace) -> int:
     config = config_from_args(args, _env_kwargs(args))  # bad names fail here, before a model loads
     agent = _agent_from_args(args)
     data = run_report(agent, config)
+    if args.json is not None:
+        _write_json(data, args.json)
+    if args.report:
+        written = write_report(data, args.report)
+    if not _human(args):
+        return 0
     print(f"clean success {data['sr_clean']:.3f} on {data['tasks']} tasks; macro PDR {data['macro_pdr']:.3f}")
     print(format_table(summary_rows(data), [
         ("attack", "attack"), ("sr", "SR"), ("pdr", "PDR"), ("pdr_ci95", "95% CI"), ("asr", "ASR"), ("flips", "flips"),
         ("targeted", "targeted ASR"), ("validity", "validity"), ("edits", "edit frac."), ("queries", "queries/turn")]))
     if args.report:
-        print(f"\nwrote {write_report(data, args.report)}/report.md")
-    if args.json:
-        _write_json(data, args.json)
+        print(f"\nwrote {written}/report.md")
     return 0
 
 
@@ -348,9 +387,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = result.to_dict()
     from sparring.trainers.devices import is_main_process
 
-    if is_main_process():  # under accelerate launch, one summary
-        print(json.dumps(result, indent=2, default=str))
+    if not is_main_process():  # under accelerate launch, one summary
+        return 0
+    if args.json is not None:
+        _write_json(result, args.json)
+    if _human(args):
+        print(_train_summary(args.trainer if args.trainer != "recipe" else f"recipe {args.recipe}", result))
     return 0
+
+
+def _train_summary(name: str, result: Any) -> str:
+    """A trainer's result in a few lines: where the final policy is, and its headline figures."""
+    if not isinstance(result, dict):
+        return f"train {name}: done"
+    lines = [f"train {name}: done"]
+    for key in ("final", "output_dir", "model_dir", "best"):
+        if isinstance(result.get(key), str):
+            lines.append(f"  {key}: {result[key]}")
+    scalars = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if scalars:
+        lines.append("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in list(scalars.items())[:10]))
+    lines.append("  (--json prints the full result)")
+    return "\n".join(lines)
 
 
 def _typed_command(args: argparse.Namespace) -> str | None:
@@ -392,7 +451,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         words = ["sparring", "leaderboard", "--suite", str(args.suite)]
         words += ["--agents", *args.agents] if args.agents else []
         words += ["--out", str(args.out), "--workers", str(args.workers)]
-        for flag in ("cache", "episodes", "num_envs", "samples", "device"):
+        for flag in ("cache", "episodes", "num_envs", "samples", "device", "ray"):
             if getattr(args, flag) is not None:
                 words += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
         words += ["--seeds", *map(str, args.seeds)] if args.seeds else []
@@ -402,8 +461,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     data = run_leaderboard(
         args.suite, args.agents, args.out, workers=args.workers, cache_dir=args.cache, progress=not args.no_progress,
         command=command_line(), episodes=args.episodes, num_envs=args.num_envs, seeds=args.seeds,
-        samples=args.samples, device=args.device,
+        samples=args.samples, device=args.device, ray=args.ray,
     )
+    if args.json is not None:
+        _write_json(json.loads((Path(args.out) / "leaderboard.json").read_text()), args.json)
+    if not _human(args):
+        return 0
     print(console_table(data))
     run = data["run"]
     print(f"\n{run['cells']} cells ({run['cached']} from the cache, {run['evaluated']} evaluated, {run['workers']} "
@@ -438,6 +501,10 @@ def cmd_main(args: argparse.Namespace) -> int:
     _quiet_transformers()
     command = _typed_command(args) or _main_command(args)
     result = run_main_job(config, command=command)
+    if args.json is not None:
+        _write_json(json.loads((Path(config.out) / "main.json").read_text()), args.json)
+    if not _human(args):
+        return 0
     print()
     print(console_table(result["board"]))
     times = ", ".join(f"{name} {record['seconds']:.0f} s" for name, record in result["stages"].items())
@@ -448,6 +515,25 @@ def cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outside_agent_options(p: argparse.ArgumentParser) -> None:
+    """Options of agents that are not sparring's own models: a served model, your own agent."""
+    p.add_argument("--base-url", help="openai agent: the OpenAI-compatible server, e.g. http://localhost:8000/v1 "
+                                      "(default $OPENAI_BASE_URL); --model names the served model")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="openai agent: the environment variable holding the API key (default OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, default=16, help="openai agent: requests in flight (default 16)")
+    p.add_argument("--agent-arg", action="append", metavar="KEY=VALUE",
+                   help="an option of an agent of your own (--agent module:factory); repeatable")
+
+
+def _version() -> str:
+    import platform
+
+    import sparring
+
+    return f"sparring {sparring.__version__} (Python {platform.python_version()})"
+
+
 # --------------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------------
@@ -456,10 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sparring", description="Text envs, LLM agents, trainers and adversaries for robust agents."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list-envs", help="list registered env ids, families, splits")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_option(p, "the env ids, families, splits and descriptions")
     p.set_defaults(func=cmd_list_envs)
 
     def env_options(p: argparse.ArgumentParser) -> None:
@@ -476,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate an agent on envs and splits with fixed seeds")
     p.add_argument("--agent", required=True,
-                   help="random | oracle | react | react-fewshot | react-memory | react-reflexion")
+                   help="random | oracle | react | react-fewshot | react-memory | react-reflexion | openai | "
+                        "module:factory (an agent of your own)")
     p.add_argument("--model", default="tiny",
                    help="for react agents: tiny | smollm2-135m | a checkpoint or model directory | a hub id")
     p.add_argument("--mode", default="score", help="react: score (rank admissible actions) | generate")
@@ -499,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
                    help="model agents: weights' dtype (auto: bf16 where native; default: the checkpoint's)")
     p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
+    _outside_agent_options(p)
     p.add_argument("--show", action="store_true", help="print a transcript of the first episode")
     p.add_argument("--env", action="append", required=True, help="env id; repeatable")
     p.add_argument("--split", action="append", help="split; repeatable (default test)")
@@ -508,14 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--num-envs", type=int, default=1, help="envs stepped side by side (default 1)")
     p.add_argument("--async", dest="async_envs", action="store_true", help="run envs in worker processes")
-    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="write results as JSON to PATH (or print them when no PATH is given)")
+    _json_option(p, "the results")
     p.add_argument("--episodes-detail", action="store_true", help="include every episode in the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
     def agent_options(p: argparse.ArgumentParser, default_agent: str) -> None:
-        p.add_argument("--agent", default=default_agent, help="random | oracle | react | react-fewshot")
+        p.add_argument("--agent", default=default_agent,
+                       help="random | oracle | react | react-fewshot | openai | module:factory (your own)")
         p.add_argument("--model", default="tiny", help="for react agents: zoo name, checkpoint, directory, hub id")
         p.add_argument("--mode", default="score", help="react: score | generate")
         p.add_argument("--normalization", default="token", help="react score mode: sum | token | word")
@@ -527,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
                        help="model agents: weights' dtype (auto: bf16 where native; default: the checkpoint's)")
         p.add_argument("--agent-seed", type=int, default=0, help="seed of the agent's own randomness")
+        _outside_agent_options(p)
 
     p = sub.add_parser("collect", help="collect trajectories (expert, self-explored) as JSON Lines")
     p.add_argument("--env", action="append", required=True, help="env id; repeatable")
@@ -548,7 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "--mode generate); --no-thoughts stores actions only (default: thoughts when the agent writes them)")
     p.add_argument("--out", required=True, help="JSON Lines file to append episodes to")
     p.add_argument("--resume", action="store_true", help="continue an existing file, skipping episodes in it")
+    p.add_argument("--ray", nargs="?", const=True, metavar="ADDRESS",
+                   help="play the episodes on Ray actors, each with a copy of the agent: a local Ray (or "
+                        "$RAY_ADDRESS), or ADDRESS (ray://head:10001); needs pip install 'sparring[ray]'")
+    p.add_argument("--ray-workers", type=int, default=2, help="Ray actors with --ray (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _json_option(p, "what was written")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("filter", help="filter trajectories; make preference pairs and oracle-corrected episodes")
@@ -573,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corrected", help="write failed input episodes continued by the oracle here")
     p.add_argument("--cut", default="divergence",
                    help="where corrections leave the failed episode: divergence (first off-expert action) or N turns")
-    p.add_argument("--report", help="write a JSON summary of what was kept and made here")
+    _json_option(p, "a summary of what was kept and made", "--report")
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser("attack", help="attack an agent: robustness metrics and a vulnerability report")
@@ -600,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transcripts", type=int, default=1, help="example transcripts per attack (default 1)")
     p.add_argument("--samples", type=int, default=1, help="perturbations sampled per task, K of RSR@K (default 1)")
     p.add_argument("--report", metavar="DIR", help="write report.md, report.json and PNG plots here")
-    p.add_argument("--json", metavar="PATH", help="write the report's data as JSON here ('-' prints it)")
+    _json_option(p, "the report's data")
     p.set_defaults(func=cmd_attack)
 
     from sparring.cli.options import add_config_arguments
@@ -612,12 +707,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, cls_name, _, text) in TRAINERS.items():
         tp = train_sub.add_parser(name, help=text)
         add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
+        _json_option(tp, "the trainer's result")
         tp.set_defaults(func=cmd_train)
     rp = train_sub.add_parser("recipe", help=f"trainers chained into one resumable command: {' | '.join(RECIPES)}")
     recipe_sub = rp.add_subparsers(dest="recipe", required=True)
     for name, (module, cls_name, _, text) in RECIPES.items():
         tp = recipe_sub.add_parser(name, help=text)
         add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
+        _json_option(tp, "the recipe's result")
         tp.set_defaults(func=cmd_train)
 
     p = sub.add_parser("leaderboard", help="evaluate agents on a benchmark suite: success, gaps, robustness, with CIs")
@@ -634,7 +731,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, help="envs a cell plays side by side (default: the suite's)")
     p.add_argument("--device", help="torch device of the model agents (default: cpu)")
     p.add_argument("--list-suites", action="store_true", help="list the suites that ship with sparring and exit")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="evaluate the cells on --workers Ray actors: a local Ray (or $RAY_ADDRESS), or ADDRESS "
+                        "(ray://head:10001); needs pip install 'sparring[ray]'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _json_option(p, "the leaderboard (what leaderboard.json holds)")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("main", help="the main job: expert data -> SFT -> PPO (clean and adversarial) -> leaderboard",
@@ -645,6 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sparring.cli.options import add_config_arguments
 
     add_config_arguments(p, MainJobConfig)  # one flag per field; --no-progress turns the progress bars off
+    _json_option(p, "the main job's record (what main.json holds)")
     p.set_defaults(func=cmd_main)
     return parser
 
@@ -660,11 +762,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "split", None) is None and args.command == "eval":
         args.split = ["test"]
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
     except SparringError as exc:
         print(f"sparring: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        hint = missing_extra(exc.name or "")
+        if hint is None:
+            raise
+        print(f"sparring: error: {args.command} needs the package {exc.name!r}, which is not installed: {hint}",
+              file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (`sparring list-envs --json | head`): stop quietly, as `cat` would
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would raise again
+        return 141  # 128 + SIGPIPE, what a shell reports for a program killed by a closed pipe
     except KeyboardInterrupt:
         print("sparring: interrupted", file=sys.stderr)
         return 130
+
+
+#: top-level modules of the optional dependencies, and how to install them
+EXTRAS = {
+    **{name: "llm" for name in ("torch", "transformers", "tokenizers", "safetensors", "peft", "accelerate")},
+    **{name: "train" for name in ("trl", "datasets", "tensorboard", "matplotlib")},
+    "gguf": "smollm2", "textworld": "textworld", "ray": "ray",
+}
+
+
+def missing_extra(module: str) -> str | None:
+    """What to install for a missing optional module (None: not one of sparring's optional dependencies)."""
+    top = module.split(".")[0]
+    if top == "torch":
+        return ("install PyTorch first (the CPU build: pip install torch --index-url "
+                "https://download.pytorch.org/whl/cpu), then pip install 'sparring[train]'")
+    if top in EXTRAS:
+        extra = EXTRAS[top]
+        also = " (model agents and trainers need it)" if extra == "llm" else ""
+        return f"pip install 'sparring[{extra}]'{also}" if extra != "llm" else f"pip install 'sparring[train]'{also}"
+    if top in ("wandb", "trackio"):
+        return f"pip install {top} (for --report-to {top})"
+    return None
 

@@ -141,7 +141,7 @@ def test_train_reward_then_sft_dpo_and_eval(collected, tmp_path, capsys):
     code, stdout, stderr = run(
         capsys, "train", "reward", "--data", str(collected["oracle"]), str(collected["random"]),
         "--output-dir", str(rm_dir), "--epochs", "1", "--learning-rate", "1e-3", "--batch-size", "32",
-        "--max-length", "64", "--history-turns", "1", "--no-tensorboard", "--device", "cpu")
+        "--max-length", "64", "--history-turns", "1", "--no-tensorboard", "--device", "cpu", "--json")
     assert code == 0, stderr
     report = json.loads(stdout)
     assert "valid_auc" in report and report["epochs"] == 1 and report["model_dir"] == str(rm_dir / "reward_model")
@@ -167,13 +167,13 @@ def test_train_reward_then_sft_dpo_and_eval(collected, tmp_path, capsys):
     # SFT on the expert episodes, DPO on the pairs from the SFT policy, then evaluate the result
     code, stdout, stderr = run(capsys, "train", "sft", "--data", str(collected["oracle"]), "--output-dir",
                                str(tmp_path / "sft"), "--epochs", "1", "--batch-size", "8", "--max-length", "512",
-                               "--device", "cpu")
+                               "--device", "cpu", "--json")
     assert code == 0, stderr
     sft = json.loads(stdout)
     assert sft["final"] == str(tmp_path / "sft" / "final") and sft["episodes"] == 8
     code, stdout, stderr = run(capsys, "train", "dpo", "--pairs", str(pairs_path), "--model", sft["final"],
                                "--output-dir", str(tmp_path / "dpo"), "--epochs", "1", "--batch-size", "4",
-                               "--max-length", "512", "--device", "cpu")
+                               "--max-length", "512", "--device", "cpu", "--json")
     assert code == 0, stderr
     dpo = json.loads(stdout)
     assert dpo["pairs"] == len(_lines(pairs_path)) > 0

@@ -69,8 +69,9 @@ def writes_thoughts(agent: Agent) -> bool:
 class _Recorder:
     """Builds episodes from the rollout's turn records and appends each one when it ends."""
 
-    def __init__(self, agent: Agent, env_id: str, plan: list[tuple[int, int]], out: Path, stats: CollectStats,
-                 with_thought: bool) -> None:
+    def __init__(self, agent: Agent, env_id: str, plan: list[tuple[int, int]], out: Path | list[Episode],
+                 stats: CollectStats, with_thought: bool) -> None:
+        #: ``out``: the file each finished episode is appended to, or a list it is appended to
         self.agent, self.env_id, self.plan, self.out, self.stats = agent, env_id, plan, out, stats
         #: a trajectory stored without thoughts keeps none, so its completions match its prompts' format
         self.with_thought = with_thought
@@ -98,7 +99,10 @@ class _Recorder:
             episode.truncated = record.truncated
             # the wrapper's list grows over the episode: the last info holds every edit the agent saw
             episode.perturbations = list(final.get("perturbations", episode.perturbations))
-            append_episodes(self.out, [episode])
+            if isinstance(self.out, list):
+                self.out.append(episode)
+            else:
+                append_episodes(self.out, [episode])
             self.stats.written += 1
             self.stats.won += episode.won
             del self.open[k]
@@ -120,6 +124,8 @@ def collect(
     progress: bool = False,
     wrappers: Sequence[Any] | None = None,
     thoughts: bool | None = None,
+    ray: str | bool | None = None,
+    ray_workers: int = 2,
 ) -> CollectStats:
     """Plays ``agent`` on ``episodes`` tasks (seeds ``seed_offset..``) of every env id and split,
     ``samples_per_task`` times each, appending every finished episode to ``out``.
@@ -131,7 +137,11 @@ def collect(
     ``Thought: ... / Action: ...`` format (the system message asks for it, and each completion holds
     the agent's thought), which generate-mode SFT learns to reason from; it needs an agent that writes
     thoughts (``OracleAgent(thoughts=True)``, a ReAct agent in generate mode). False stores
-    ``Action: ...`` only, dropping any thoughts. None (default) follows the agent."""
+    ``Action: ...`` only, dropping any thoughts. None (default) follows the agent.
+
+    ``ray`` plays the episodes on ``ray_workers`` Ray actors, each with a copy of the agent (True or
+    ``"local"``: a local Ray or ``$RAY_ADDRESS``; else a cluster address such as ``ray://head:10001``);
+    each actor's share of episodes is appended as soon as it is done, so an interrupted run resumes."""
     if episodes < 1 or samples_per_task < 1:
         raise ConfigError(f"episodes and samples_per_task must be >= 1, got {episodes} and {samples_per_task}")
     writes = writes_thoughts(agent)
@@ -152,19 +162,47 @@ def collect(
         repair(path)
         done = {e.key for e in iter_episodes(path)}
     stats = CollectStats()
-    for env_id in env_ids:
-        for split in splits:
-            if split not in entry(env_id).splits:
-                raise ConfigError(f"{env_id} has no split {split!r}; it has {entry(env_id).splits}")
-            plan = [(seed, sample) for seed in range(seed_offset, seed_offset + episodes)
-                    for sample in range(samples_per_task)]
-            todo = [(s, n) for s, n in plan if (env_id, split, s, agent.name, n) not in done]
-            stats.skipped += len(plan) - len(todo)
-            if not todo:
-                continue
-            recorder = _Recorder(agent, env_id, todo, path, stats, with_thought)
-            run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], num_envs=num_envs,
-                         vectorization_mode=vectorization_mode, env_kwargs=env_kwargs,
-                         progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder,
-                         samples=[n for _, n in todo], wrappers=wrappers)
+    rollouts = None
+    try:
+        for env_id in env_ids:
+            for split in splits:
+                if split not in entry(env_id).splits:
+                    raise ConfigError(f"{env_id} has no split {split!r}; it has {entry(env_id).splits}")
+                plan = [(seed, sample) for seed in range(seed_offset, seed_offset + episodes)
+                        for sample in range(samples_per_task)]
+                todo = [(s, n) for s, n in plan if (env_id, split, s, agent.name, n) not in done]
+                stats.skipped += len(plan) - len(todo)
+                if not todo:
+                    continue
+                play = {"num_envs": num_envs, "vectorization_mode": vectorization_mode, "env_kwargs": env_kwargs,
+                        "wrappers": wrappers}
+                if ray:
+                    if rollouts is None:
+                        from sparring.agents.ray_actors import RayRollouts, _shares
+
+                        rollouts = RayRollouts(agent, workers=ray_workers, address=None if ray is True else str(ray))
+                    shares = [todo[a:b] for a, b in _shares(len(todo), len(rollouts.actors) * 4)]
+                    calls = [(env_id, split, share, with_thought, play) for share in shares]
+                    for _, (episodes_done, share_stats) in rollouts.map_unordered(_collect_share, calls):
+                        append_episodes(path, episodes_done)
+                        stats.written += share_stats.written
+                        stats.won += share_stats.won
+                    continue
+                recorder = _Recorder(agent, env_id, todo, path, stats, with_thought)
+                run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], samples=[n for _, n in todo],
+                             progress=progress and f"collect {agent.name} {env_id} {split}", on_step=recorder, **play)
+    finally:
+        if rollouts is not None:
+            rollouts.close()
     return stats
+
+
+def _collect_share(agent: Agent, env_id: str, split: str, todo: list[tuple[int, int]], with_thought: bool,
+                   play: Mapping[str, Any]) -> tuple[list[Episode], CollectStats]:
+    """One Ray actor's share of a collection: the episodes of ``todo`` (seed, sample), as a list."""
+    episodes: list[Episode] = []
+    stats = CollectStats()
+    recorder = _Recorder(agent, env_id, todo, episodes, stats, with_thought)
+    run_episodes(agent, env_id, split=split, seeds=[s for s, _ in todo], samples=[n for _, n in todo],
+                 on_step=recorder, **play)
+    return episodes, stats

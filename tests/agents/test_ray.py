@@ -93,3 +93,23 @@ kind = "oracle"
     assert on_ray["run"]["executor"] == "ray" and on_ray["run"]["evaluated"] == 4
     for key in ("leaderboard", "splits", "gaps"):
         assert json.dumps(on_ray[key], sort_keys=True, default=str) == json.dumps(here[key], sort_keys=True, default=str)
+
+
+def test_collection_on_ray_writes_the_episodes_of_one_process_and_resumes(local_ray, tmp_path):
+    from sparring.agents import OracleAgent
+    from sparring.trainers.collect import collect
+    from sparring.trajectory import read_episodes
+
+    here, there = tmp_path / "here.jsonl", tmp_path / "ray.jsonl"
+    collect(OracleAgent(thoughts=True), [ENV], ["train"], here, episodes=6, num_envs=2, env_kwargs=KWARGS)
+    stats = collect(OracleAgent(thoughts=True), [ENV], ["train"], there, episodes=4, num_envs=2, env_kwargs=KWARGS,
+                    ray=True, ray_workers=2)
+    assert stats.written == 4
+    resumed = collect(OracleAgent(thoughts=True), [ENV], ["train"], there, episodes=6, num_envs=2,
+                      env_kwargs=KWARGS, ray=True, ray_workers=2, resume=True)
+    assert resumed.skipped == 4 and resumed.written == 2
+
+    def by_key(path):
+        return {e.key: [(s.action, s.thought, s.prompt) for s in e.steps] for e in read_episodes(path)}
+
+    assert by_key(there) == by_key(here)  # the same episodes, prompts and thoughts, in whatever order

@@ -24,6 +24,7 @@ TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent))
 
 def _launch(argv: list[str], cwd: Path, processes: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [*argv, "--json"] if argv[:1] == ["train"] else argv  # the trainer's result as JSON on stdout
     if processes == 1:
         command = [sys.executable, "-m", "sparring.cli", *argv]
     else:

@@ -252,7 +252,8 @@ def test_sparring_train_grpo_runs_end_to_end_and_sparring_eval_loads_the_result(
                "--env-args", "max_steps=2", "--reward", "env", "progress=0.5", "--iterations", "1",
                "--tasks-per-iteration", "1", "--group-size", "2", "--estimator", "rloo", "--turn-credit",
                "return_to_go", "--gamma", "0.9", "--num-envs", "2", "--minibatch-size", "4", "--micro-batch-size", "4",
-               "--window", "0", "--eval-every", "1", "--eval-episodes", "1", "--output-dir", str(out), "--no-progress"]
+               "--window", "0", "--eval-every", "1", "--eval-episodes", "1", "--output-dir", str(out), "--no-progress",
+               "--json"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
