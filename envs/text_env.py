@@ -25,6 +25,7 @@ import logging
 import random
 import re
 import unicodedata
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -250,6 +251,14 @@ class TextEnv(gym.Env[str, str]):
     def _execute(self, op: Any) -> str:
         """Applies an admissible operation to the state and returns the feedback text."""
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_evaluate" in cls.__dict__ and "_verify" not in cls.__dict__:
+            # the hook's name before sparring 0.2: a family written for it keeps working
+            warnings.warn(f"{cls.__name__} implements _evaluate, which is now called _verify; rename it",
+                          DeprecationWarning, stacklevel=2)
+            cls._verify = cls.__dict__["_evaluate"]
 
     def _verify(self) -> tuple[float, float, bool, bool]:
         """The verifier: ``(score, max_score, won, lost)`` read from the state.

@@ -129,3 +129,21 @@ def test_spec_exposes_the_horizon_the_env_truncates_at(env_id, difficulty):
     ends = [_steps_to_end(limited, seed) for seed in range(3)]
     assert all(steps <= 2 and (steps == 2 or not truncated) for steps, truncated in ends)
     assert any(truncated for _, truncated in ends)
+
+
+def test_a_family_written_with_the_old_hook_name_still_works():
+    from sparring.envs.navigation import NavigationEnv
+
+    with pytest.warns(DeprecationWarning, match="_evaluate, which is now called _verify"):
+        class OldNavigation(NavigationEnv):
+            def _evaluate(self):
+                score, max_score, won, lost = NavigationEnv._verify(self)
+                return score, max_score, won, lost
+
+    env = OldNavigation(difficulty="easy")
+    _, info = env.reset(seed=0)
+    while True:
+        _, _, terminated, truncated, info = env.step(env.expert_action())
+        if terminated or truncated:
+            break
+    assert info["won"]
