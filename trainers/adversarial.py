@@ -413,8 +413,9 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
             directory = out / "rounds" / f"round-{r + 1:03d}"
             t0 = time.perf_counter()
             policy = entry["start"]
-            def stage(name: str) -> None:
-                bar.set_postfix_str(f"round {r + 1}: {name}")
+
+            def stage(name: str, round_: int = r + 1) -> None:
+                bar.set_postfix_str(f"round {round_}: {name}")  # which stage the bar's round is in
 
             if adversary is not None:
                 stage("adversary")

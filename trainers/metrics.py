@@ -57,6 +57,25 @@ def hf_callback(path: str | os.PathLike) -> Any:
     return _JsonlCallback()
 
 
+def progress_callback() -> Any:
+    """Hugging Face's progress bar over the steps (on stderr), with each log record as one compact
+    line on stderr too (Transformers' own writes them to stdout, where the command line prints its
+    JSON result)."""
+    import sys
+
+    from transformers import ProgressCallback
+
+    class _StderrProgress(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **_: Any) -> None:
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items()
+                                  if k != "total_flos" and not isinstance(v, (str, dict, list)))
+                self.training_bar.write(f"step {state.global_step}/{state.max_steps}: {shown}", file=sys.stderr)
+
+    return _StderrProgress()
+
+
 def tensorboard_callback(directory: str | os.PathLike) -> Any:
     """A Trainer callback writing TensorBoard events into ``directory`` (not under the checkpoints)."""
     from torch.utils.tensorboard import SummaryWriter
@@ -205,7 +224,9 @@ def write_curves(run_dir: str | os.PathLike) -> Path | None:
         return plot_run(run_dir)
     except SparringError as exc:
         logger.info("no curves.png in %s: %s", run_dir, exc)
-        return None
+    except Exception as exc:  # noqa: BLE001 - a finished run is not failed by its plot
+        logger.warning("could not draw curves.png in %s: %s: %s", run_dir, type(exc).__name__, exc)
+    return None
 
 
 def _number(value: Any) -> bool:

@@ -179,11 +179,16 @@ def hf_tracking(config: Any, out: Path) -> tuple[dict[str, Any], Trackers]:
 
 
 def hf_train(trainer: Any, out: Path, resume: bool) -> Any:
-    """Runs ``trainer`` (logging through :func:`hf_callbacks`, not to stdout), from the last
+    """Runs ``trainer`` (logging through :func:`hf_callbacks`, not to stdout; its progress bar, if
+    any, on stderr), from the last
     checkpoint in ``out/checkpoints`` if ``resume`` and there is one; returns its train output."""
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, ProgressCallback
+
+    from sparring.trainers.metrics import progress_callback
 
     trainer.remove_callback(PrinterCallback)  # logs go to metrics.jsonl and TensorBoard, not stdout
+    if trainer.pop_callback(ProgressCallback) is not None:  # progress=True: the bar, with its lines on stderr
+        trainer.add_callback(progress_callback())
     resume = resume and any((out / "checkpoints").glob("checkpoint-*"))
     return trainer.train(resume_from_checkpoint=True if resume else None)
 

@@ -250,21 +250,19 @@ def test_a_ppo_run_reports_every_iteration_resumes_the_same_run_and_draws_its_cu
     assert [step for _, step in logs(wandb)] == [1, 2, 3]
     assert [c[0] for c in wandb.calls].count("finish") == 2
 
-    png = out / "curves.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    panels = _panels(png)
+    panels = png_panels(out / "curves.png")
     assert {"success", "return", "policy_loss", "value_loss", "entropy"} <= set(panels)
     assert "iteration" not in panels and "kl_diverging" not in panels  # the x axis and booleans are not curves
     assert [x for x, _ in run_curves(out)["success"]] == [1.0, 2.0, 3.0]
 
 
-def _panels(png: Path) -> list[str]:
+def png_panels(png: Path) -> list[str]:
+    """The panels of a curves.png (plot_run names them in the PNG's Description)."""
     from PIL import Image
 
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(png) as image:
-        description = image.info["Description"]
-    assert description.startswith("panels: ")
-    return description[len("panels: "):].split(", ")
+        return image.info["Description"].removeprefix("panels: ").split(", ")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,7 +282,7 @@ def test_curves_of_a_min_max_run_name_each_log(tmp_path):
     assert curves["rounds/clean_success"] == [(1.0, 0.5)] and "rounds/ppo/last_success" in curves
     assert "adversary/round" not in curves
     png = plot_run(tmp_path, tmp_path / "elsewhere" / "mm.png", metrics=["adversary/reward", "rounds/clean_success"])
-    assert _panels(png) == ["adversary/reward", "rounds/clean_success"] and not (tmp_path / "curves.png").exists()
+    assert png_panels(png) == ["adversary/reward", "rounds/clean_success"] and not (tmp_path / "curves.png").exists()
 
 
 def test_curves_of_hugging_face_and_eto_logs(tmp_path):
@@ -299,7 +297,7 @@ def test_curves_of_hugging_face_and_eto_logs(tmp_path):
                                                {"round": 1, "policy": "r1", "valid_success": {"a": 0.5, "mean": 0.5},
                                                 "pairs": 3}])
     assert run_curves(tmp_path / "eto")["valid_success/mean"] == [(0.0, 0.0), (1.0, 0.5)]
-    assert "valid_success/mean" in _panels(plot_run(tmp_path / "eto"))
+    assert "valid_success/mean" in png_panels(plot_run(tmp_path / "eto"))
 
 
 def test_curves_say_what_is_missing(tmp_path):
@@ -318,3 +316,19 @@ def test_without_matplotlib_a_trainer_logs_why_there_is_no_png(tmp_path, monkeyp
     with caplog.at_level("INFO", logger="sparring.trainers.metrics"):
         assert write_curves(tmp_path) is None
     assert "pip install matplotlib" in caplog.text and not (tmp_path / "curves.png").exists()
+
+
+def test_sft_and_dpo_progress_lines_go_to_stderr(capsys):
+    import types as _types
+
+    from tqdm.auto import tqdm
+
+    from sparring.trainers.metrics import progress_callback
+
+    callback = progress_callback()
+    state = _types.SimpleNamespace(is_world_process_zero=True, global_step=2, max_steps=4)
+    callback.training_bar = tqdm(total=4)
+    callback.on_log(None, state, None, logs={"loss": 1.23456, "epoch": 0.5, "total_flos": 9.0})
+    callback.training_bar.close()
+    out, err = capsys.readouterr()
+    assert out == "" and "step 2/4: loss 1.235, epoch 0.5\n" in err
