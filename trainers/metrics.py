@@ -130,9 +130,10 @@ def writes_tensorboard(config: Any) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Learning curves of a run directory
 # --------------------------------------------------------------------------------------------------
-#: the logs trainers write into their output_dir: SFT / DPO (metrics.jsonl), PPO / GRPO / reward model
-#: (log.jsonl), min-max (adversary.jsonl, rounds.jsonl), ETO (rounds.jsonl)
-RUN_LOGS = ("metrics.jsonl", "log.jsonl", "adversary.jsonl", "rounds.jsonl")
+#: the logs trainers write into their output_dir, in the order their curves are drawn: SFT / DPO
+#: (metrics.jsonl), PPO / GRPO / reward model (log.jsonl), ETO (rounds.jsonl), min-max (rounds.jsonl, then
+#: adversary.jsonl)
+RUN_LOGS = ("metrics.jsonl", "log.jsonl", "rounds.jsonl", "adversary.jsonl")
 #: the keys that count steps (the x axis of a curve), the first one a record has
 STEP_KEYS = ("iteration", "step", "update", "round", "epoch")
 #: Hugging Face's end-of-training record (one point: not a curve)
@@ -166,7 +167,7 @@ def run_curves(run_dir: str | os.PathLike) -> dict[str, list[tuple[float, float]
 
 
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *,
-             metrics: Sequence[str] | None = None, max_panels: int = 36) -> Path:
+             metrics: Sequence[str] | None = None, max_panels: int = 64) -> Path:
     """Draws the learning curves of a run directory (:func:`run_curves`: loss, reward, success, KL...,
     whatever its logs hold) as a PNG, one panel per metric; returns its path (``out``, by default
     ``run_dir/curves.png``). ``metrics`` picks the panels (default: every metric, in the order the

@@ -423,4 +423,5 @@ class RunLog:
 
 __all__ = ["RunLog", "StageRecords", "Trackers", "TrainingClock", "add_scalars", "check_resume_config",
            "hf_callbacks", "hf_tracking", "hf_save_final", "hf_train", "hf_write_summary", "import_tracker",
-           "json_safe", "refuse_existing", "save_checkpoint", "staged_dir", "tensorboard_writer", "truncate_log"]
+           "json_safe", "refuse_existing", "save_checkpoint", "staged_dir", "tensorboard_writer", "tracker_identity",
+           "tracker_project", "truncate_log"]
