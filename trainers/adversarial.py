@@ -39,7 +39,9 @@ The output directory::
     adversary.jsonl             one record per adversary update (reward, failure, drop, discriminator accuracy...)
     rounds.jsonl                one record per round (success clean / attacked, adversary reward,
                                 discriminator accuracy, the agent steps' own figures)
-    tensorboard/                the same, as TensorBoard events
+    tensorboard/                the same, as TensorBoard events (and to wandb / trackio with report_to: the
+                                stages' own runs keep theirs in TensorBoard and their logs)
+    curves.png                  the learning curves of adversary.jsonl and rounds.jsonl
     rounds/round-001/           sft/ (data + train_sft output), dpo/, ppo/ (train_ppo output), policy/
     final/                      the trained policy: ``sparring eval --agent react --model OUT/final``
     summary.json                the report of the run
@@ -65,13 +67,12 @@ from typing import Any
 from sparring.errors import ConfigError, SparringError
 from sparring.fileio import json_safe, staged_dir, write_json_atomic
 from sparring.trainers.adversarial_config import AdversarialConfig, _round_seed
-from sparring.trainers.metrics import JsonlLog
+from sparring.trainers.metrics import JsonlLog, write_curves
 from sparring.trainers.run_dir import (
     StageRecords,
-    add_scalars,
+    Trackers,
     check_resume_config,
     refuse_existing,
-    tensorboard_writer,
     truncate_log,
 )
 
@@ -210,7 +211,7 @@ def _stage_sft(model: str, adversary: Any, config: AdversarialConfig, round_: in
         if seeds:
             collect(expert, config.env_ids, ["train"], data, episodes=len(seeds), seed_offset=seeds[0],
                     env_kwargs=config.env_kwargs, num_envs=config.num_envs, resume=True, wrappers=wrappers)
-    settings: dict[str, Any] = {"epochs": config.sft_epochs, **config._sft_extra}
+    settings: dict[str, Any] = {"epochs": config.sft_epochs, **config.stage_logging, **config._sft_extra}
     if config.sft_learning_rate is not None:
         settings["learning_rate"] = config.sft_learning_rate
     # all weights: the policy is a plain checkpoint (merged), and SFT's LoRA path from a full-weights
@@ -303,7 +304,8 @@ def _stage_dpo(model: str, adversary: Any, config: AdversarialConfig, round_: in
         logger.info("round %d: no lost episode to pair; DPO skipped", round_ + 1)
         return {"final": model, "pairs": 0, "episodes": found["episodes"], "lost": found["lost"], "skipped": True}
     summary = train_dpo(DPOConfig(pairs=[str(pairs_path)], model=model, output_dir=str(directory / "train"),
-                                  seed=_round_seed(config.seed, "dpo", round_), resume=True, **config._dpo_extra))
+                                  seed=_round_seed(config.seed, "dpo", round_), resume=True,
+                                  **{**config.stage_logging, **config._dpo_extra}))
     return {"final": summary["final"], "pairs": summary["pairs"], "episodes": found["episodes"], "lost": found["lost"],
             "first_margin": summary["first_margin"], "last_margin": summary["last_margin"]}
 
@@ -355,6 +357,8 @@ def _mean(values: Any) -> float | None:
 # --------------------------------------------------------------------------------------------------
 def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
     """Runs min-max training (see the module docstring); returns the run's summary."""
+    from tqdm.auto import tqdm
+
     from sparring.adversary.learned import LearnedAdversary
 
     if not isinstance(config, AdversarialConfig):
@@ -387,14 +391,16 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
     # a resumed run first drops what the killed run logged after its last saved state
     truncate_log(adversary_log, lambda r: adversary is not None and r.get("update", 0) <= adversary.updates)
     truncate_log(rounds_log, lambda r: r.get("round", 0) <= resumed_from)
-    writer = tensorboard_writer(out / "tensorboard") if config.tensorboard else None
+    trackers = Trackers(out, report_to=config.report_to, tensorboard=config.tensorboard, config=config.to_dict(),
+                        resume=config.resume)
 
     def emit(prefix: str, record: Mapping[str, Any], step: int) -> None:
-        if writer is not None:
-            add_scalars(writer, record, step, lambda name: f"{prefix}/{name}", skip=("round", "update"))
+        trackers.log(record, step, lambda name: f"{prefix}/{name}", skip=("round", "update"))
 
     current = state["rounds"][-1]["policy"] if state["rounds"] and state["rounds"][-1].get("done") else None
     current = current or config.model
+    bar = tqdm(total=config.rounds, initial=resumed_from, desc="min-max", disable=None if config.progress else True,
+               dynamic_ncols=True, leave=False)
     try:
         for r in range(config.rounds):
             if r < len(state["rounds"]) and state["rounds"][r].get("done"):
@@ -407,19 +413,28 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
             directory = out / "rounds" / f"round-{r + 1:03d}"
             t0 = time.perf_counter()
             policy = entry["start"]
+
+            def stage(name: str, round_: int = r + 1) -> None:
+                bar.set_postfix_str(f"round {round_}: {name}")  # which stage the bar's round is in
+
             if adversary is not None:
+                stage("adversary")
                 stages.run("adversary", partial(_stage_adversary, adversary, policy, config,
                                                 (r + 1) * config.adversary_updates, out, adversary_log, emit, r + 1))
             if config.sft_episodes:
+                stage("sft")
                 policy = stages.run("sft", partial(_stage_sft, policy, adversary, config, r,
                                                    directory / "sft"))["final"]
             if config.dpo_episodes:
+                stage("dpo")
                 policy = stages.run("dpo", partial(_merged, _stage_dpo, policy, adversary, config, r,
                                                    directory / "dpo"))["final"]
             if config.ppo_iterations:
+                stage("ppo")
                 policy = stages.run("ppo", partial(_merged, _stage_ppo, policy, adversary, config, r,
                                                    directory / "ppo"))["final"]
             if config.eval_episodes:
+                stage("eval")
                 stages.run("eval", partial(evaluate_round, policy, adversary, config, r))
             record = {"round": r + 1, **(stages.get("eval") or {})}
             for name in ("adversary", "sft", "dpo", "ppo"):
@@ -434,9 +449,10 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
             logger.info("round %d: clean %s, attacked %s", r + 1, record.get("clean_success"),
                         record.get("population_attack_success", record.get("random_attack_success")))
             current = policy
+            bar.update(1)
     finally:
-        if writer is not None:
-            writer.close()
+        bar.close()
+        trackers.close()
 
     final = out / "final"
     _copy_policy(current, final)
@@ -450,6 +466,7 @@ def train_adversarial(config: AdversarialConfig) -> dict[str, Any]:
         "config": config.to_dict(), "seconds": time.perf_counter() - started,
     }
     write_json_atomic(out / "summary.json", json_safe(summary))
+    write_curves(out)
     return summary
 
 

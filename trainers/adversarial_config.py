@@ -12,6 +12,7 @@ from typing import Any
 
 from sparring.adversary.edits import FIELDS
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 #: fields the trainer sets itself in the configs it builds; *_args may not override them
 _ADVERSARY_OWN = ("env_ids", "difficulty", "max_steps", "operators", "targets", "budget", "seed", "tasks_per_update",
@@ -162,7 +163,13 @@ class AdversarialConfig:
     )
     tensorboard: bool = dataclasses.field(
         default=True,
-        metadata={"help": "also write TensorBoard events (needs the tensorboard package)"},
+        metadata={"help": "also write TensorBoard events (needs the tensorboard package; as does 'tensorboard' in "
+                          "report_to)"},
+    )
+    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
+    progress: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "a progress bar over the rounds, naming the stage running (shown only on a terminal)"},
     )
     resume: bool = dataclasses.field(
         default=False,
@@ -170,6 +177,7 @@ class AdversarialConfig:
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         from sparring.envs.registration import entry
 
         for name in ("env_ids", "adversary_operators", "adversary_targets", "adversary_args", "sft_args", "dpo_args",
@@ -231,6 +239,15 @@ class AdversarialConfig:
         return kwargs
 
     @property
+    def stage_logging(self) -> dict[str, Any]:
+        """How the SFT / DPO / PPO stages log: TensorBoard as this run does, no bar of their own (this
+        run's bar names the stage), and wandb / trackio left to this run (one tracker run per min-max
+        run, its rounds carrying the stages' figures)."""
+        from sparring.trainers.metrics import writes_tensorboard
+
+        return {"progress": False, "tensorboard": writes_tensorboard(self)}
+
+    @property
     def training_env_kwargs(self) -> dict[str, Any]:
         return {**self.env_kwargs, **({"max_steps": self.max_steps} if self.max_steps else {})}
 
@@ -249,7 +266,7 @@ class AdversarialConfig:
         from sparring.trainers.ppo import PPOConfig
 
         extra = _parse_args(self.ppo_args, PPOConfig, _PPO_OWN, "ppo_args")
-        settings: dict[str, Any] = {"progress": False, "tensorboard": self.tensorboard}
+        settings: dict[str, Any] = dict(self.stage_logging)
         if self.max_steps:
             settings["env_args"] = (f"max_steps={self.max_steps}",)
         settings.update(extra)

@@ -46,7 +46,8 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
 
     from sparring.agents.zoo import load_agent_model
     from sparring.trainers.devices import trainer_device_kwargs
-    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_train, hf_write_summary
+    from sparring.trainers.metrics import writes_tensorboard
+    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_tracking, hf_train, hf_write_summary
 
     set_seed(config.seed)
     out = Path(config.output_dir)
@@ -57,6 +58,7 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
     policy = load_agent_model(config.model, trainable=True)
     policy.freeze_as_base()  # the starting policy is the reference: the new adapter disabled
     policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    tracking, trackers = hf_tracking(config, out)  # wandb / trackio through Transformers' integrations
     args = TRLConfig(
         output_dir=str(out / "checkpoints"),
         beta=config.beta,
@@ -67,18 +69,21 @@ def train_dpo(config: DPOConfig, rows: Sequence[dict[str, Any]] | None = None) -
         max_length=config.max_length,
         gradient_checkpointing=config.gradient_checkpointing,  # TRL turns it on unless told
         logging_steps=config.logging_steps,
-        report_to=[],
+        **tracking,
         save_strategy="epoch",
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=0,
-        disable_tqdm=True,
+        disable_tqdm=not config.progress,
         **trainer_device_kwargs(config.device, config.bf16),
     )
     trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
-                         callbacks=hf_callbacks(out))
-    result = hf_train(trainer, out, config.resume)
+                         callbacks=hf_callbacks(out, writes_tensorboard(config)))
+    try:
+        result = hf_train(trainer, out, config.resume)
+    finally:
+        trackers.close()
     model = trainer.model
     if "ref" in getattr(model, "peft_config", {}):
         model.delete_adapter("ref")  # TRL's frozen copy of the starting adapter: not part of the policy

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 
 @dataclasses.dataclass
@@ -57,6 +58,16 @@ class DPOConfig:
         default=False,
         metadata={"help": "continue from the last checkpoint in output_dir/checkpoints"},
     )
+    tensorboard: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "also write TensorBoard events into output_dir/tensorboard (as does 'tensorboard' in "
+                          "report_to)"},
+    )
+    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
+    progress: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "Hugging Face's progress bar over the steps, with each log record as a line"},
+    )
     device: str | None = dataclasses.field(
         default=None,
         metadata={"help": "torch device; None lets the Trainer choose"},
@@ -68,6 +79,7 @@ class DPOConfig:
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         if isinstance(self.pairs, str):
             self.pairs = [self.pairs]
         for path in self.pairs:

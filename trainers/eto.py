@@ -4,7 +4,8 @@ Each round: the current policy explores the training tasks (sampling, several tr
 failures are paired with the expert's trajectories on the same tasks; DPO trains the next policy on
 those pairs, with the current policy as reference; the next policy is evaluated on the valid split.
 Every round's exploration, pairs, checkpoint and evaluation stay in ``output_dir/round-<r>/``, and
-``output_dir/rounds.jsonl`` logs one line per round. ``resume=True`` skips finished rounds.
+``output_dir/rounds.jsonl`` logs one line per round (``curves.png`` draws it). ``resume=True`` skips
+finished rounds.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def run_eto(config: ETOConfig) -> dict[str, Any]:
     from sparring.trainers.collect import collect
     from sparring.trainers.dpo import DPOConfig, train_dpo
     from sparring.trainers.filters import preference_pairs
-    from sparring.trainers.metrics import JsonlLog
+    from sparring.trainers.metrics import JsonlLog, write_curves
     from sparring.trajectory import read_episodes, write_rows
 
     out = Path(config.output_dir)
@@ -79,7 +80,8 @@ def run_eto(config: ETOConfig) -> dict[str, Any]:
         if rows:
             summary = train_dpo(DPOConfig(model=policy, output_dir=str(folder / "dpo"), beta=config.beta,
                                           learning_rate=config.learning_rate, epochs=config.epochs,
-                                          batch_size=config.batch_size, seed=config.seed + r),
+                                          batch_size=config.batch_size, seed=config.seed + r,
+                                          report_to=config.report_to, progress=config.progress),
                                 rows=[{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in rows])
             policy = summary["final"]
             record.update(dpo_first_margin=summary["first_margin"], dpo_last_margin=summary["last_margin"])
@@ -89,4 +91,5 @@ def run_eto(config: ETOConfig) -> dict[str, Any]:
                                                   num_envs=config.num_envs, seed=config.seed)
         log.write(record)
         done[r] = record
+    write_curves(out)
     return {"rounds": [done[r] for r in sorted(done)], "final": policy}

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 
 @dataclasses.dataclass
@@ -62,9 +63,18 @@ class ETOConfig:
         metadata={"help": "envs played side by side while exploring and evaluating"},
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of exploration, DPO and evaluation"})
+    report_to: Sequence[str] = dataclasses.field(
+        default=(),
+        metadata={"help": REPORT_TO_HELP + "; each round's DPO is its own tracker run (round-R/dpo)"},
+    )
+    progress: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "Hugging Face's progress bar over each round's DPO steps"},
+    )
     resume: bool = dataclasses.field(default=False, metadata={"help": "keep finished rounds and continue"})
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         if isinstance(self.env_ids, str):
             self.env_ids = [self.env_ids]
         if self.rounds < 1 or self.tasks < 1 or self.samples_per_task < 1:

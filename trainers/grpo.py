@@ -79,6 +79,7 @@ from sparring.errors import ConfigError, TrainingDivergedError
 from sparring.fileio import json_safe, write_json_atomic
 from sparring.trainers import distributed
 from sparring.trainers.grpo_config import ESTIMATORS, TURN_CREDITS, GRPOConfig
+from sparring.trainers.metrics import write_curves
 from sparring.trainers.ppo import (
     Decision,
     _checkpoints,
@@ -301,7 +302,8 @@ def train_grpo(config: GRPOConfig, *,
 
     # logs: a resumed run first drops what the killed run logged after its last checkpoint
     emit = RunLog(output_dir, prefix="grpo", tensorboard=config.tensorboard, main=main,
-                  resumed_at=start if state is not None else None)
+                  resumed_at=start if state is not None else None, report_to=config.report_to,
+                  config=config.to_dict())
 
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
@@ -477,6 +479,7 @@ def train_grpo(config: GRPOConfig, *,
         policy.save(final)
         write_json_atomic(output_dir / "summary.json", {**report.to_dict(), "config": config.to_dict(),
                                                          "seconds": time.perf_counter() - started})
+        write_curves(output_dir)
     distributed.barrier()
     return report
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 from sparring.trainers.ppo_config import check_integer, check_number, check_policy_fields, config_dict
 
 ESTIMATORS = ("grpo", "rloo")
@@ -182,8 +183,10 @@ class GRPOConfig:
     )
     tensorboard: bool = dataclasses.field(
         default=True,
-        metadata={"help": "also write TensorBoard events (needs the tensorboard package)"},
+        metadata={"help": "also write TensorBoard events (needs the tensorboard package; as does 'tensorboard' in "
+                          "report_to)"},
     )
+    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
     progress: bool = dataclasses.field(
         default=True,
         metadata={"help": "a progress bar over the iterations (shown only on a terminal)"},
@@ -194,6 +197,7 @@ class GRPOConfig:
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         check_policy_fields(self)
         if self.estimator not in ESTIMATORS:
             raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")

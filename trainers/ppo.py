@@ -92,6 +92,7 @@ from typing import TYPE_CHECKING, Any
 from sparring.errors import ConfigError, SparringError, TrainingDivergedError
 from sparring.fileio import json_safe, write_json_atomic
 from sparring.trainers import distributed
+from sparring.trainers.metrics import write_curves
 from sparring.trainers.ppo_config import PPOConfig
 from sparring.trainers.run_dir import (
     RunLog,
@@ -830,7 +831,8 @@ def train_ppo(config: PPOConfig, *,
 
     # logs: a resumed run first drops what the killed run logged after its last checkpoint
     emit = RunLog(output_dir, prefix="ppo", tensorboard=config.tensorboard, main=main,
-                  resumed_at=start if state is not None else None)
+                  resumed_at=start if state is not None else None, report_to=config.report_to,
+                  config=config.to_dict())
 
     env_kwargs: dict[str, Any] = {"reward": reward_spec(config.reward), **parse_env_args(config.env_args)}
     if config.difficulty:
@@ -1004,6 +1006,7 @@ def train_ppo(config: PPOConfig, *,
         policy.save(final)
         write_json_atomic(output_dir / "summary.json", {**report.to_dict(), "config": config.to_dict(),
                                                          "seconds": time.perf_counter() - started})
+        write_curves(output_dir)
     distributed.barrier()
     return report
 

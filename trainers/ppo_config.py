@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 MODES = ("score", "generate")
 NORMALIZATIONS = ("sum", "token", "word")
@@ -191,8 +192,10 @@ class PPOConfig:
     )
     tensorboard: bool = dataclasses.field(
         default=True,
-        metadata={"help": "also write TensorBoard events (needs the tensorboard package)"},
+        metadata={"help": "also write TensorBoard events (needs the tensorboard package; as does 'tensorboard' in "
+                          "report_to)"},
     )
+    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
     progress: bool = dataclasses.field(
         default=True,
         metadata={"help": "a progress bar over the iterations (shown only on a terminal)"},
@@ -208,6 +211,7 @@ class PPOConfig:
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         def integer(name: str, low: int) -> None:
             check_integer(self, name, low)
 

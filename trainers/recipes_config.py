@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 #: fields the recipe sets itself; sft_args / ppo_args may not override them
 _SFT_OWN = ("data", "model", "output_dir", "resume", "seed")
@@ -94,12 +95,17 @@ class SFTPPOConfig:
         metadata={"help": "envs played side by side in collection, PPO and evaluation"},
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every stage"})
+    report_to: Sequence[str] = dataclasses.field(
+        default=(),
+        metadata={"help": REPORT_TO_HELP + "; passed to both stages, each its own tracker run (sft/, ppo/)"},
+    )
     resume: bool = dataclasses.field(
         default=False,
         metadata={"help": "skip finished stages and continue an interrupted one"},
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         from sparring.envs.splits import SPLITS
         from sparring.trainers.ppo import PPOConfig
         from sparring.trainers.sft import SFTConfig
@@ -131,7 +137,7 @@ class SFTPPOConfig:
 
         settings = dict(iterations=self.ppo_iterations, episodes_per_iteration=self.ppo_episodes_per_iteration,
                         learning_rate=self.ppo_learning_rate, kl_coef=self.ppo_kl_coef, mode=self.ppo_mode,
-                        num_envs=self.num_envs)
+                        num_envs=self.num_envs, report_to=self.report_to)
         settings.update(self._ppo_extra)
         return PPOConfig(model=model, env_ids=self.env_ids, difficulty=self.difficulty,
                          output_dir=str(Path(self.output_dir) / "ppo"), seed=self.seed, resume=self.resume, **settings)
@@ -139,7 +145,7 @@ class SFTPPOConfig:
     def sft_config(self, data: str) -> Any:
         from sparring.trainers.sft import SFTConfig
 
-        settings: dict[str, Any] = dict(epochs=self.sft_epochs, batch_size=self.sft_batch_size)
+        settings: dict[str, Any] = dict(epochs=self.sft_epochs, batch_size=self.sft_batch_size, report_to=self.report_to)
         if self.sft_learning_rate is not None:
             settings["learning_rate"] = self.sft_learning_rate
         if self.sft_lora is not None:

@@ -17,7 +17,8 @@ gradients are summed (:mod:`sparring.trainers.distributed`), so the run matches 
 the main process writes. The output directory::
 
     log.jsonl                       one record per logging step and per evaluation
-    tensorboard/                    the same, as TensorBoard events
+    tensorboard/                    the same, as TensorBoard events (and to wandb / trackio with report_to)
+    curves.png                      the learning curves of log.jsonl
     checkpoints/epoch-0003/         model/ (AgentModel.save), reward_model.json,
                                     trainer_state.json + trainer_state.safetensors (optimizer, RNG)
     reward_model/                   the final model: model/, reward_model.json, report.json
@@ -49,14 +50,13 @@ from sparring.errors import ConfigError, SparringError
 from sparring.fileio import json_safe
 from sparring.trainers import distributed
 from sparring.trainers.filters import episode_transitions, task_key
-from sparring.trainers.metrics import JsonlLog
+from sparring.trainers.metrics import JsonlLog, write_curves
 from sparring.trainers.reward_model_config import RewardModelConfig
 from sparring.trainers.run_dir import (
-    add_scalars,
+    Trackers,
     check_resume_config,
     refuse_existing,
     save_checkpoint,
-    tensorboard_writer,
 )
 from sparring.trajectory import Episode
 
@@ -330,6 +330,7 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
     directory that already holds checkpoints is refused rather than overwritten.
     """
     import torch
+    from tqdm.auto import tqdm
 
     from sparring.agents.policy import AgentModel
     from sparring.agents.zoo import load_agent_model
@@ -400,10 +401,13 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
         start_epoch, global_step, history = state["epoch"], state["global_step"], state["history"]
 
     log = JsonlLog(output_dir / "log.jsonl") if main else None
-    writer = None
-    if config.tensorboard and main:
-        # purge_step drops events a killed run logged after its last checkpoint
-        writer = tensorboard_writer(output_dir / "tensorboard", purge_step=global_step if state else None)
+    # purge_step drops the TensorBoard events a killed run logged after its last checkpoint
+    trackers = Trackers(output_dir, report_to=config.report_to, tensorboard=config.tensorboard,
+                        config=config.to_dict(), main=main, resume=state is not None,
+                        purge_step=global_step if state else None)
+    batches = (len(data.train) + config.batch_size - 1) // config.batch_size
+    bar = tqdm(total=config.epochs * batches, initial=start_epoch * batches, desc="reward model",
+               disable=None if (config.progress and main) else True, dynamic_ncols=True, leave=False)
     train_loss = math.nan
     try:
         for epoch in range(start_epoch, config.epochs):
@@ -435,18 +439,18 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
                     record = {"step": global_step, "epoch": epoch + (start + len(chunk)) / len(order),
                               "loss": sum(recent) / len(recent), "learning_rate": config.learning_rate}
                     log.write(record)
-                    if writer is not None:
-                        writer.add_scalar("train/loss", record["loss"], global_step)
+                    trackers.log({"loss": record["loss"]}, global_step, lambda name: f"train/{name}")
                     recent = []
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
             train_loss = epoch_loss / len(data.train)
             metrics = {"epoch": epoch + 1, "step": global_step, "train_loss": train_loss,
                        **_evaluate(agent, data.valid, config.batch_size, device, pos_weight)}
             history.append(metrics)
             if log is not None:
                 log.write(metrics)
-            if writer is not None:
-                add_scalars(writer, metrics, global_step, lambda name: name.replace("_", "/", 1),
-                            skip=("epoch", "step"))
+            if main:
+                trackers.log(metrics, global_step, lambda name: name.replace("_", "/", 1), skip=("epoch", "step"))
             logger.info("epoch %d: train loss %.4f, held-out loss %.4f, accuracy %.3f, AUC %.3f", epoch + 1,
                         train_loss, metrics["valid_loss"], metrics["valid_accuracy"], metrics["valid_auc"])
             if main:
@@ -461,8 +465,8 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
                     shutil.rmtree(stale, ignore_errors=True)
             distributed.barrier()
     finally:
-        if writer is not None:
-            writer.close()
+        bar.close()
+        trackers.close()
 
     last_metrics = history[-1] if history else {}
     report = RewardModelReport(
@@ -478,6 +482,7 @@ def train_reward_model(config: RewardModelConfig, episodes: Iterable[Episode] | 
     agent.model.eval()
     if main:
         _write_model_dir(agent, config, output_dir / "reward_model", extra={"report.json": report.to_dict()})
+        write_curves(output_dir)
     distributed.barrier()
     return report
 

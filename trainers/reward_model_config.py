@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
+from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
 
 
 @dataclasses.dataclass
@@ -75,7 +76,13 @@ class RewardModelConfig:
     )
     tensorboard: bool = dataclasses.field(
         default=True,
-        metadata={"help": "also write TensorBoard events (needs the tensorboard package)"},
+        metadata={"help": "also write TensorBoard events (needs the tensorboard package; as does 'tensorboard' in "
+                          "report_to)"},
+    )
+    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
+    progress: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "a progress bar over the optimizer steps (shown only on a terminal)"},
     )
     keep_checkpoints: int = dataclasses.field(
         default=2,
@@ -91,6 +98,7 @@ class RewardModelConfig:
     )
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         def positive_int(name: str) -> None:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

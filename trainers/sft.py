@@ -57,7 +57,8 @@ def build_dataset(episodes: Sequence[Episode], config: SFTConfig) -> Any:
     return Dataset.from_list(rows).shuffle(seed=config.seed)
 
 
-def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwargs: Any) -> Any:  # noqa: N803
+def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwargs: Any,  # noqa: N803
+                tracking: dict[str, Any] | None = None) -> Any:
     return TRLConfig(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -71,14 +72,15 @@ def _trl_config(TRLConfig: Any, config: SFTConfig, out: Path, trainer_device_kwa
         completion_only_loss=True,  # observations (in the prompt) never get loss
         gradient_checkpointing=config.gradient_checkpointing,  # TRL turns it on unless told
         logging_steps=config.logging_steps,
-        report_to=[],  # TensorBoard through our callback, into output_dir/tensorboard
+        # wandb / trackio through Transformers' integrations; TensorBoard through our callback, into output_dir/tensorboard
+        **(tracking or {"report_to": []}),
         save_strategy="epoch",
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
         **trainer_device_kwargs(config.device, config.bf16),
         dataloader_num_workers=0,
-        disable_tqdm=True,
+        disable_tqdm=not config.progress,
     )
 
 
@@ -90,7 +92,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
 
     from sparring.agents.zoo import load_agent_model
     from sparring.trainers.devices import trainer_device_kwargs
-    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_train, hf_write_summary
+    from sparring.trainers.metrics import writes_tensorboard
+    from sparring.trainers.run_dir import hf_callbacks, hf_save_final, hf_tracking, hf_train, hf_write_summary
 
     set_seed(config.seed)
     out = Path(config.output_dir)
@@ -105,10 +108,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         # we keep the end of long prompts (the action is there): TRL deprecates that mode but still has it;
         # and TRL passes transformers its own deprecated gradient_checkpointing name
         warnings.filterwarnings("ignore", message=r".*(keep_end|gradient_checkpointing).*", category=FutureWarning)
-        args = _trl_config(TRLConfig, config, out, trainer_device_kwargs)
+        tracking, trackers = hf_tracking(config, out)
+        args = _trl_config(TRLConfig, config, out, trainer_device_kwargs, tracking)
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer,
-                         callbacks=hf_callbacks(out))
-    result = hf_train(trainer, out, config.resume)
+                         callbacks=hf_callbacks(out, writes_tensorboard(config)))
+    try:
+        result = hf_train(trainer, out, config.resume)
+    finally:
+        trackers.close()
     policy.model = trainer.model
     final = hf_save_final(trainer, policy, out)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]

@@ -16,6 +16,7 @@ from sparring.adversary import TRAIN_OPERATORS, PerturbationWrapper
 from sparring.errors import ConfigError, UnknownNameError
 from sparring.trainers import adversarial
 from sparring.trainers.adversarial import AdversarialConfig, ShownExpert, train_adversarial
+from tests.trainers.test_tracking import png_panels
 
 ENVS = ("sparring/Household-v0", "sparring/Navigation-v0")
 
@@ -101,6 +102,9 @@ def test_every_stage_runs_against_the_population_and_changes_the_policy(micro, t
     for key in ("clean_success", "population_attack_success", "random_attack_success", "adversary/reward",
                 "adversary/discriminator_accuracy", "sft/train_loss", "dpo/pairs", "ppo/iterations"):
         assert key in record, key
+    # the learning curves of both logs
+    panels = png_panels(out / "curves.png")
+    assert {"adversary/reward", "rounds/clean_success", "rounds/ppo/iterations"} <= set(panels)
     # the final policy moved away from the start, and loads as a plain checkpoint
     start, final = weights(micro), weights(summary["final"])
     assert start.keys() == final.keys()

@@ -23,6 +23,7 @@ from sparring.trainers.reward_model import (
     train_reward_model,
 )
 from sparring.trajectory import Episode, read_episodes
+from tests.trainers.test_tracking import png_panels
 
 ENVS = ["sparring/Household-v0", "sparring/Navigation-v0"]
 EASY = {"difficulty": "easy"}
@@ -64,6 +65,11 @@ def test_predicts_success_on_held_out_tasks(trained):
     assert report.history[-1]["valid_auc"] == report.valid_auc
     assert 0.0 <= report.valid_accuracy <= 1.0 and math.isfinite(report.valid_loss)
     assert math.isfinite(report.train_loss)
+
+
+def test_writes_its_learning_curves(trained):
+    _, out, _ = trained
+    assert {"loss", "train_loss", "valid_loss", "valid_auc", "valid_accuracy"} <= set(png_panels(out / "curves.png"))
 
 
 def test_report_counts_every_prefix_and_task(trained, episodes):

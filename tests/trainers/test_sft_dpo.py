@@ -15,6 +15,7 @@ from sparring.trainers.collect import collect
 from sparring.trainers.dpo import DPOConfig, train_dpo
 from sparring.trainers.sft import SFTConfig, build_dataset, train_sft
 from sparring.trajectory import read_episodes
+from tests.trainers.test_tracking import png_panels
 
 ENVS = ["sparring/Household-v0", "sparring/Navigation-v0"]
 
@@ -67,6 +68,7 @@ def test_sft_lowers_the_loss_changes_the_weights_and_saves_an_eval_checkpoint(sf
     assert len(changed) > 0.9 * len(before), "full fine-tuning of tiny updates (nearly) every tensor"
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in logged) and list((out / "tensorboard").iterdir())
+    assert {"loss", "learning_rate", "grad_norm"} <= set(png_panels(out / "curves.png"))
     agent = make_agent("react", model=summary["final"])
     results = run_episodes(agent, ENVS[0], split="valid", episodes=2, env_kwargs={"difficulty": "easy"})
     assert len(results) == 2
@@ -138,6 +140,7 @@ def test_dpo_raises_the_chosen_vs_rejected_margin(sft_run, expert_file, tmp_path
     assert trained.has_adapter
     assert margin(trained.model) > before + 0.5
     assert result["last_margin"] > result["first_margin"]
+    assert {"loss", "rewards/margins"} <= set(png_panels(tmp_path / "dpo" / "curves.png"))
     # the reference (adapter disabled) is the SFT policy DPO started from
     ids = torch.randint(0, len(start.tokenizer), (1, 16))
     with torch.no_grad(), trained.model.disable_adapter():
