@@ -412,6 +412,28 @@ def _train_summary(name: str, result: Any) -> str:
     return "\n".join(lines)
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    """Draws the learning curves of training runs (each run directory's logs) as PNG files."""
+    from sparring.trainers.metrics import plot_run, run_curves
+
+    written: dict[str, Any] = {}
+    for run_dir in args.run_dirs:
+        if not Path(run_dir).is_dir():
+            raise ConfigError(f"{run_dir!r} is not a directory; pass the output_dir of a `sparring train` run")
+        out = Path(args.out) / f"{Path(run_dir).resolve().name}.png" if args.out and len(args.run_dirs) > 1 \
+            else args.out
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+        path = plot_run(run_dir, out, metrics=args.metrics or None)
+        curves = run_curves(run_dir)
+        written[str(run_dir)] = {"png": str(path), "metrics": {name: len(points) for name, points in curves.items()}}
+        if _human(args):
+            print(f"{path}: {len(curves)} metrics ({', '.join(list(curves)[:6])}{', ...' if len(curves) > 6 else ''})")
+    if args.json is not None:
+        _write_json(written, args.json)
+    return 0
+
+
 def _typed_command(args: argparse.Namespace) -> str | None:
     """The command as typed, when this process is that command (its argv parses to ``args``); None
     when it is another program's command line (a test runner's, a Python caller's)."""
@@ -716,6 +738,13 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_arguments(tp, getattr(importlib.import_module(module), cls_name))
         _json_option(tp, "the recipe's result")
         tp.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("curves", help="learning curves of training runs (their logs) as PNG files")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output_dir of a `sparring train` run; repeatable")
+    p.add_argument("--out", help="the PNG to write (one run) or a folder for them (several); default RUN_DIR/curves.png")
+    p.add_argument("--metrics", nargs="+", help="only these metrics (default: every metric the logs hold)")
+    _json_option(p, "the PNG written and the points of each metric")
+    p.set_defaults(func=cmd_curves)
 
     p = sub.add_parser("leaderboard", help="evaluate agents on a benchmark suite: success, gaps, robustness, with CIs")
     p.add_argument("--suite", help="a suite that ships with sparring (quick, full) or the path of a .toml suite file")

@@ -122,3 +122,20 @@ def test_eval_your_own_agent_with_options(capsys, tmp_path, monkeypatch):
     assert code == 0, err
     row = json.loads(out)["results"][0]
     assert row["success"] == 0.0 and row["invalid_rate"] == 1.0  # "dance" is no command: every step invalid
+
+
+def test_curves_of_a_users_own_run(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.jsonl").write_text("".join(json.dumps({"iteration": i, "loss": 1.0 / (i + 1), "success": i / 4})
+                                               + "\n" for i in range(5)), encoding="utf-8")
+    code, out, err = run(capsys, "curves", str(run_dir))
+    assert code == 0, err
+    png = run_dir / "curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "2 metrics" in out
+    code, out, _ = run(capsys, "curves", str(run_dir), "--metrics", "loss", "--out", str(tmp_path / "loss.png"),
+                       "--json")
+    assert code == 0 and json.loads(out)[str(run_dir)]["metrics"] == {"loss": 5, "success": 5}
+    assert (tmp_path / "loss.png").is_file()
+    code, _, err = run(capsys, "curves", str(tmp_path / "nowhere"))
+    assert code == 2 and "not a directory" in err
