@@ -1,15 +1,29 @@
 """The trainable policy: a causal LM, an optional LoRA adapter, and a value head on the same backbone,
 saved and loaded together in safetensors.
 
-A checkpoint directory::
+A checkpoint directory (format 2) is a Hugging Face model or peft adapter directory with sparring's
+files beside::
 
     sparring_agent.json         what is inside, and the base model (a zoo name, path or hub id)
-    adapter/                    the peft LoRA adapter (when the policy is base + adapter), or
-    model/                      the full weights (when the whole model was trained)
+    adapter_config.json, adapter_model.safetensors
+                                the peft LoRA adapter (when the policy is base + adapter), or
+    config.json, model.safetensors, generation_config.json
+                                the full weights (when the whole model was trained)
+    tokenizer.json, tokenizer_config.json, ...
+                                the tokenizer, with its chat template
     base/                       the base model's full weights, when it is not a zoo name or hub id
                                 (a policy trained further from a checkpoint: SFT, then DPO on top)
-    tokenizer/                  the tokenizer, with its chat template
-    value_head.safetensors      the value head (when there is one)
+    value_head.safetensors      the value head (when there is one; its sizes are in sparring_agent.json)
+
+so plain ``transformers`` and ``peft`` calls load it: ``AutoModelForCausalLM.from_pretrained(ckpt)``,
+``AutoTokenizer.from_pretrained(ckpt)``, and for an adapter ``AutoPeftModelForCausalLM.from_pretrained(ckpt)``
+or ``PeftModel.from_pretrained(base, ckpt)``. For them ``adapter_config.json`` names its base by
+something they can load: a zoo model's cache directory, the absolute path of ``base/``, a local
+model's absolute path, or the hub id; ``sparring_agent.json`` keeps the portable name (``tiny``),
+from which :meth:`AgentModel.load` rebuilds a zoo base on another machine. After copying or moving a
+checkpoint with an embedded base, :func:`relocate` points ``adapter_config.json`` at its new ``base/``.
+
+Format 1 (still read) kept the parts in subfolders: ``adapter/`` or ``model/``, ``tokenizer/``.
 
 It is written into a temporary directory and moved into place in one rename, so an interrupted
 save never leaves a half-written checkpoint.
@@ -32,8 +46,12 @@ from torch import nn
 from sparring.errors import SparringError
 from sparring.fileio import staged_dir
 
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)  #: the formats :meth:`AgentModel.load` reads
 METADATA = "sparring_agent.json"
+BASE_DIR = "base"  #: the subfolder of an embedded base, and the ``base_model`` that names it
+ADAPTER_CONFIG = "adapter_config.json"
+VALUE_HEAD = "value_head.safetensors"
 
 
 @contextlib.contextmanager
@@ -102,31 +120,32 @@ class AgentModel:
             self.model = get_peft_model(self.model, config)
         return self.model
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Writes the checkpoint atomically (see the module docstring)."""
+    def save(self, directory: str | os.PathLike, *, location: str | os.PathLike | None = None) -> Path:
+        """Writes the checkpoint atomically (see the module docstring). ``location``: where the
+        checkpoint will live when ``directory`` is itself staged to be moved there (the path an
+        embedded base gets in ``adapter_config.json``); ``directory`` by default."""
         target = Path(directory)
+        published = Path(location if location is not None else target).absolute()
         with staged_dir(target) as tmp:
             base_model = self.base_model
             if self.has_adapter:
-                self.model.save_pretrained(tmp / "adapter")
+                self.model.save_pretrained(tmp)
                 if self.embed_base:
-                    _save_base(self.model, tmp / "base")
-                    base_model = "base"
-                config_path = tmp / "adapter" / "adapter_config.json"
-                adapter_config = json.loads(config_path.read_text())
-                adapter_config["base_model_name_or_path"] = base_model  # a zoo name stays portable
-                config_path.write_text(json.dumps(adapter_config, indent=2))
+                    _save_base(self.model, tmp / BASE_DIR)
+                    base_model = BASE_DIR
+                if base_model:
+                    _name_base(tmp, _loadable_base(base_model, published))
             else:
-                self.model.save_pretrained(tmp / "model")
-            self.tokenizer.save_pretrained(tmp / "tokenizer")
+                self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
             if self.value_head is not None:
                 from safetensors.torch import save_file
 
                 save_file({k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
-                          tmp / "value_head.safetensors")
+                          tmp / VALUE_HEAD)
             meta = {
                 "format": FORMAT,
-                "base_model": base_model,
+                "base_model": base_model,  # portable: a zoo name stays a zoo name
                 "adapter": self.has_adapter,
                 "value_head": None if self.value_head is None else {
                     "hidden_size": self.value_head.hidden_size, "inner_size": self.value_head.inner_size},
@@ -137,7 +156,7 @@ class AgentModel:
     @classmethod
     def load(cls, directory: str | os.PathLike, *, trainable: bool = False, device: str | None = None,
              dtype: Any = None) -> AgentModel:
-        """Loads a checkpoint written by :meth:`save`."""
+        """Loads a checkpoint written by :meth:`save` (format 2, or format 1's subfolders)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from sparring.agents.zoo import _prepare_tokenizer, load_model
@@ -147,31 +166,37 @@ class AgentModel:
             meta = json.loads((path / METADATA).read_text())
         except (OSError, ValueError) as exc:
             raise SparringError(f"{path} is not a sparring agent checkpoint ({exc}); it needs {METADATA}") from exc
-        if meta.get("format") != FORMAT:
-            raise SparringError(f"{path} has checkpoint format {meta.get('format')}; this sparring reads {FORMAT}")
-        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
+        if meta.get("format") not in READS:
+            raise SparringError(f"{path} has checkpoint format {meta.get('format')}; this sparring reads formats "
+                                f"{', '.join(map(str, READS))}: upgrade sparring to load it")
+        old = meta["format"] == 1  # the parts in subfolders
+        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer" if old else path)
+        embedded = bool(meta["adapter"]) and meta["base_model"] == BASE_DIR
         if meta["adapter"]:
             from peft import PeftModel
 
-            embedded = meta["base_model"] == "base"
             if embedded:
-                base = AutoModelForCausalLM.from_pretrained(path / "base", dtype=dtype)
+                base = AutoModelForCausalLM.from_pretrained(path / BASE_DIR, dtype=dtype)
             else:
                 base, _ = load_model(meta["base_model"], dtype=dtype)
             with quiet_peft():
-                model = PeftModel.from_pretrained(base, str(path / "adapter"), is_trainable=trainable)
+                model = PeftModel.from_pretrained(base, str(path / "adapter" if old else path), is_trainable=trainable)
+            for config in model.peft_config.values():  # the base as loaded here (peft looks at it when saving)
+                config.base_model_name_or_path = _loadable_base(meta["base_model"], path.absolute())
         else:
-            model = AutoModelForCausalLM.from_pretrained(path / "model", dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(path / "model" if old else path, dtype=dtype)
         _prepare_tokenizer(tokenizer, model)
-        if meta["adapter"] and embedded:
-            agent = cls(model, tokenizer, base_model=str(path / "base"), embed_base=True)
+        if embedded:
+            agent = cls(model, tokenizer, base_model=str(path / BASE_DIR), embed_base=True)
         else:
-            agent = cls(model, tokenizer, base_model=meta["base_model"])
+            # full weights trained from the named base are no longer that base: an adapter added on
+            # top of them must embed them (``embed_base``), not name the base
+            agent = cls(model, tokenizer, base_model=meta["base_model"], embed_base=not meta["adapter"])
         if meta["value_head"]:
             from safetensors.torch import load_file
 
             head = ValueHead(meta["value_head"]["hidden_size"], meta["value_head"]["inner_size"])
-            head.load_state_dict(load_file(path / "value_head.safetensors"))
+            head.load_state_dict(load_file(path / VALUE_HEAD))
             agent.value_head = head
         if device:
             agent.model.to(device)
@@ -196,6 +221,38 @@ def _save_base(peft_model: Any, directory: Path) -> None:
     plain.load_state_dict(prefix_free)
     plain.generation_config = base.generation_config
     plain.save_pretrained(directory)
+
+
+def _loadable_base(base_model: str, location: Path) -> str:
+    """What ``adapter_config.json`` names as the base, for plain transformers and peft: the embedded
+    ``base/`` where the checkpoint lives, a zoo model's cache directory, a local directory's
+    absolute path, else the name itself (a hub id)."""
+    from sparring.agents.zoo import ZOO, model_path
+
+    if base_model == BASE_DIR:
+        return str(location / BASE_DIR)
+    if base_model in ZOO:
+        return str(model_path(base_model).absolute())
+    if Path(base_model).expanduser().is_dir():
+        return str(Path(base_model).expanduser().absolute())
+    return base_model
+
+
+def _name_base(directory: Path, base: str) -> None:
+    config_path = directory / ADAPTER_CONFIG
+    adapter_config = json.loads(config_path.read_text())
+    adapter_config["base_model_name_or_path"] = base
+    config_path.write_text(json.dumps(adapter_config, indent=2))
+
+
+def relocate(directory: str | os.PathLike, location: str | os.PathLike | None = None) -> None:
+    """Points the ``adapter_config.json`` of a checkpoint with an embedded base at its ``base/`` in
+    ``location`` (default: ``directory``), after the checkpoint was copied or moved there, so that
+    plain peft loads it from there. Other checkpoints are left as they are."""
+    path = Path(directory)
+    meta = json.loads((path / METADATA).read_text())
+    if meta.get("format") == FORMAT and meta.get("adapter") and meta.get("base_model") == BASE_DIR:
+        _name_base(path, _loadable_base(BASE_DIR, Path(location if location is not None else path).absolute()))
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:

@@ -238,7 +238,8 @@ def load_agent_model(
         return AgentModel.load(name_or_path, trainable=trainable, device=device, dtype=dtype)
     model, tokenizer = _load_hf(name_or_path, adapter=adapter, seed=seed, dtype=dtype, device=device)
     model.sparring_source = str(name_or_path)
-    return AgentModel(model, tokenizer, base_model=str(name_or_path))
+    base = _adapter_base(name_or_path) if adapter is None and name_or_path not in ZOO else None
+    return AgentModel(model, tokenizer, base_model=base or str(name_or_path))
 
 
 def _load_hf(name_or_path: str, *, adapter: Any, seed: int, dtype: Any, device: str | None) -> tuple[Any, Any]:
@@ -269,12 +270,17 @@ def _load_hf(name_or_path: str, *, adapter: Any, seed: int, dtype: Any, device: 
     return model, tokenizer
 
 
-def _load_adapter_dir(path: str, *, dtype: Any, device: str | None) -> tuple[Any, Any]:
-    """A peft adapter directory: its base model (named in adapter_config.json) plus the adapter."""
+def _adapter_base(path: str) -> str | None:
+    """The base model a peft adapter directory names (None: ``path`` is not one)."""
     import json
 
-    base = json.loads(Path(path, "adapter_config.json").read_text())["base_model_name_or_path"]
-    model, tokenizer = load_model(base, adapter=path, dtype=dtype, device=device)
+    config = Path(path, "adapter_config.json")
+    return json.loads(config.read_text())["base_model_name_or_path"] if config.is_file() else None
+
+
+def _load_adapter_dir(path: str, *, dtype: Any, device: str | None) -> tuple[Any, Any]:
+    """A peft adapter directory: its base model (named in adapter_config.json) plus the adapter."""
+    model, tokenizer = load_model(_adapter_base(path), adapter=path, dtype=dtype, device=device)
     return model, tokenizer
 
 

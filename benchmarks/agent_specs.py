@@ -326,15 +326,31 @@ def select_agents(requested: Iterable[str | AgentSpec] | None, suite_agents: Map
 # Fingerprints
 # --------------------------------------------------------------------------------------------------
 def _hash_directory(path: Path) -> str:
-    """SHA-256 over every file's relative path and content, in a fixed order."""
+    """SHA-256 over every file's relative path and content, in a fixed order. In a sparring
+    checkpoint, the base that ``adapter_config.json`` names is left out: it is where the base lies on
+    this machine (a cache directory, the checkpoint's own ``base/``), which ``sparring_agent.json``
+    names portably; so a copied or moved checkpoint keeps its fingerprint."""
     sha = hashlib.sha256()
+    checkpoint = (path / CHECKPOINT_METADATA).is_file()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         sha.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                sha.update(block)
+        if checkpoint and file == path / "adapter_config.json":
+            sha.update(_without_base(file))
+        else:
+            with file.open("rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    sha.update(block)
         sha.update(b"\0")
     return sha.hexdigest()
+
+
+def _without_base(adapter_config: Path) -> bytes:
+    try:
+        config = json.loads(adapter_config.read_text(encoding="utf-8"))
+        config.pop("base_model_name_or_path", None)
+        return json.dumps(config, sort_keys=True).encode()
+    except (OSError, ValueError, AttributeError):
+        return adapter_config.read_bytes()
 
 
 def model_fingerprint(model: str, _depth: int = 0) -> str:

@@ -474,12 +474,16 @@ def _copy_policy(source: str, target: Path) -> None:
     """Copies a checkpoint directory into place atomically (a zoo name is saved as it loads)."""
     with staged_dir(target) as staging:
         if Path(source).is_dir():
+            from sparring.agents.policy import is_checkpoint, relocate
+
             shutil.copytree(source, staging, dirs_exist_ok=True)
+            if is_checkpoint(staging):
+                relocate(staging, location=target)  # an embedded base: named where the copy will live
         else:
             from sparring.agents.zoo import load_agent_model
 
             shutil.rmtree(staging)
-            load_agent_model(source).save(staging)
+            load_agent_model(source).save(staging, location=target)
 
 
 __all__ = ["AdversarialConfig", "ShownExpert", "evaluate_round", "play_pairs", "train_adversarial"]

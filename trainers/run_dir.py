@@ -40,12 +40,13 @@ from sparring.trainers.metrics import JsonlLog
 def save_checkpoint(target: str | os.PathLike, *, models: Mapping[str, Any] | None = None,
                     json_files: Mapping[str, Any] | None = None, tensors: Mapping[str, Any] | None = None,
                     tensors_file: str = "") -> Path:
-    """Writes a checkpoint directory all at once: each of ``models`` saved (``model.save(dir / name)``),
+    """Writes a checkpoint directory all at once: each of ``models`` saved (``model.save(dir / name,
+    location=target / name)``: an agent names its embedded base where it will be published),
     each of ``json_files`` as indented JSON (NaN as null), ``tensors`` (torch) in ``tensors_file``
     (safetensors); all into a staging directory next to ``target`` that then replaces it."""
     with staged_dir(target) as staging:
         for name, model in (models or {}).items():
-            model.save(staging / name)
+            model.save(staging / name, location=Path(target) / name)
         for name, payload in (json_files or {}).items():
             (staging / name).write_text(json.dumps(json_safe(payload), indent=2) + "\n")
         if tensors:

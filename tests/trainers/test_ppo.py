@@ -334,7 +334,7 @@ def test_full_fine_tuning_keeps_an_explicit_frozen_reference(micro, tmp_path):
                                      kl_coef=0.1, save_every=1))
     assert all(r["kl_ref"] > 0 for r in report.history)  # measured against the frozen starting weights
     trained, start = load_agent_model(report.final), load_agent_model(micro)
-    assert not trained.has_adapter and (Path(report.final) / "model").is_dir()
+    assert not trained.has_adapter and (Path(report.final) / "model.safetensors").is_file()
     changed = [k for k, v in start.model.state_dict().items() if not torch.equal(v, trained.model.state_dict()[k])]
     assert len(changed) > 0.9 * len(start.model.state_dict())
     # resuming rebuilds the reference from the starting model (not from the checkpoint): the resumed third
@@ -479,7 +479,7 @@ def test_sparring_train_ppo_runs_end_to_end_on_tiny(tmp_path, capsys):
                  "--window", "0", "--output-dir", str(out), "--no-progress", "--no-tensorboard"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and printed["iterations"] == 1 and printed["final"] == str(out / "final")
-    assert printed["env_steps"] == 4 and (out / "final" / "adapter").is_dir()
+    assert printed["env_steps"] == 4 and (out / "final" / "adapter_config.json").is_file()
     code = main(["train", "ppo", "--env-ids", HOUSEHOLD, "--output-dir", str(out), "--iterations", "1"])
     assert code == 2 and "already holds checkpoints" in capsys.readouterr().err
 
@@ -534,4 +534,4 @@ def test_two_processes_under_torchrun_train_one_policy(micro, tmp_path):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [1, 2]
     assert log[-1]["episodes"] == 8  # both processes' shares counted once
-    assert (out / "final" / "adapter").is_dir()
+    assert (out / "final" / "adapter_config.json").is_file()

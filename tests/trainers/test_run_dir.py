@@ -38,13 +38,15 @@ def test_a_failed_staged_write_leaves_the_old_directory_and_no_staging_behind(tm
 
 def test_save_checkpoint_writes_models_and_json_safe_files_in_one_publish(tmp_path):
     class Model:
-        def save(self, directory):
+        def save(self, directory, location):
             directory.mkdir()
             (directory / "weights").write_text("w")
+            (directory / "location").write_text(str(location))
 
     target = save_checkpoint(tmp_path / "iter-1", models={"policy": Model()},
                              json_files={"state.json": {"x": math.nan}})
     assert (target / "policy" / "weights").read_text() == "w"
+    assert (target / "policy" / "location").read_text() == str(tmp_path / "iter-1" / "policy")  # where it is published
     assert json.loads((target / "state.json").read_text()) == {"x": None}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iter-1"]
 
