@@ -166,7 +166,7 @@ def test_sparring_train_adversarial_runs_end_to_end(micro, tmp_path, capsys):
                  "--rounds", "1", "--window", "1", "--max-steps", "3", "--adversary-updates", "1",
                  "--adversary-tasks", "2", "--num-envs", "2", "--ppo-iterations", "1",
                  "--ppo-episodes-per-iteration", "2", "--ppo-args", "update_epochs=1", "minibatch_size=8",
-                 "micro_batch_size=8", "--eval-episodes", "1", "--no-tensorboard"])
+                 "micro_batch_size=8", "--eval-episodes", "1", "--no-tensorboard", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and printed["rounds"] == 1 and printed["final"] == str(out.resolve() / "final")
     assert (out / "final" / "sparring_agent.json").is_file()

@@ -283,7 +283,8 @@ def test_two_processes_under_torchrun_train_the_same_policy_as_one(micro, tmp_pa
     gradients are summed: with one minibatch per iteration, two processes reach one process's weights."""
     argv = ["train", "grpo", "--model", micro, "--env-ids", HOUSEHOLD, "--env-args", "max_steps=3", "--iterations",
             "2", "--tasks-per-iteration", "2", "--group-size", "2", "--num-envs", "2", "--minibatch-size", "64",
-            "--micro-batch-size", "4", "--window", "1", "--no-progress", "--no-tensorboard", "--device", "cpu"]
+            "--micro-batch-size", "4", "--window", "1", "--no-progress", "--no-tensorboard", "--device", "cpu",
+            "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     torchrun = str(Path(sys.executable).with_name("torchrun"))
     runs = {}

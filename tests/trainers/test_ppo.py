@@ -476,7 +476,7 @@ def test_sparring_train_ppo_runs_end_to_end_on_tiny(tmp_path, capsys):
     code = main(["train", "ppo", "--model", "tiny", "--env-ids", HOUSEHOLD, "--env-args", "max_steps=2",
                  "--reward", "env", "progress=0.5", "--iterations", "1", "--episodes-per-iteration", "2",
                  "--num-envs", "2", "--update-epochs", "1", "--minibatch-size", "4", "--micro-batch-size", "4",
-                 "--window", "0", "--output-dir", str(out), "--no-progress", "--no-tensorboard"])
+                 "--window", "0", "--output-dir", str(out), "--no-progress", "--no-tensorboard", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and printed["iterations"] == 1 and printed["final"] == str(out / "final")
     assert printed["env_steps"] == 4 and (out / "final" / "adapter_config.json").is_file()
@@ -493,7 +493,7 @@ def test_the_sft_ppo_recipe_runs_every_stage_and_skips_finished_ones_on_resume(m
             "--expert-episodes", "3", "--sft-epochs", "1", "--sft-lora", "--ppo-iterations", "1",
             "--ppo-episodes-per-iteration", "2", "--num-envs", "2", "--eval-episodes", "1",
             "--ppo-args", "update_epochs=1", "window=1", "env_args=[\"max_steps=3\"]", "tensorboard=false",
-            "progress=false"]
+            "progress=false", "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["skipped"] == [] and set(summary["stages"]) == {"oracle", "sft", "ppo", "eval"}
@@ -526,7 +526,8 @@ def test_two_processes_under_torchrun_train_one_policy(micro, tmp_path):
     command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "sparring.cli", "train", "ppo",
                "--model", micro, "--env-ids", HOUSEHOLD, "--env-args", "max_steps=3", "--iterations", "2",
                "--episodes-per-iteration", "4", "--num-envs", "2", "--update-epochs", "1", "--minibatch-size", "8",
-               "--micro-batch-size", "4", "--window", "1", "--output-dir", str(out), "--no-progress", "--device", "cpu"]
+               "--micro-batch-size", "4", "--window", "1", "--output-dir", str(out), "--no-progress", "--device", "cpu",
+               "--json"]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = [line for line in done.stdout.splitlines() if line.startswith("{")]
