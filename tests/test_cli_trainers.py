@@ -133,7 +133,7 @@ def test_train_bad_input_exits_2(tmp_path, capsys):
     code, _, stderr = run(capsys, "train", "dpo", "--pairs", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "does not exist" in stderr
     code, _, stderr = run(capsys, "train", "reward", "--learning-rate", "2", "--output-dir", str(tmp_path / "rm"))
-    assert code == 2 and "learning_rate must be in (0, 1)" in stderr
+    assert code == 2 and "learning_rate must be a number > 0.0 and <= 1.0" in stderr
 
 
 def test_train_reward_then_sft_dpo_and_eval(collected, tmp_path, capsys):

@@ -5,13 +5,20 @@ options (docs/STYLE.md, item 4)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError
-from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
+from sparring.trainers.config_base import (
+    as_tuple,
+    check_common,
+    check_integers,
+    check_numbers,
+    config_dict,
+    option,
+    report_to_option,
+)
 
 #: fields the recipe sets itself; sft_args / ppo_args may not override them
 _SFT_OWN = ("data", "model", "output_dir", "resume", "seed")
@@ -29,102 +36,46 @@ def _parse_args(items: Sequence[str], cls: type, own: Sequence[str], flag: str) 
 class SFTPPOConfig:
     """Oracle trajectories → SFT → PPO (see :mod:`sparring.trainers.recipes`)."""
 
-    model: str = dataclasses.field(
-        default="tiny",
-        metadata={"help": "the model SFT starts from (a zoo name, checkpoint, directory or hub id)"},
-    )
-    env_ids: Sequence[str] = dataclasses.field(
-        default=("sparring/Household-v0", "sparring/Navigation-v0"),
-        metadata={"help": "envs of every stage"},
-    )
-    difficulty: str = dataclasses.field(default="easy", metadata={"help": "difficulty preset of the envs"})
-    output_dir: str = dataclasses.field(
-        default="runs/sft-ppo",
-        metadata={"help": "one subfolder per stage goes here"},
-    )
-    expert_episodes: int = dataclasses.field(
-        default=100,
-        metadata={"help": "oracle episodes per env id (train split, seeds 0..n-1)"},
-    )
-    sft_epochs: float = dataclasses.field(default=3.0, metadata={"help": "SFT passes over the expert steps"})
-    sft_batch_size: int = dataclasses.field(default=8, metadata={"help": "SFT examples per step"})
-    sft_learning_rate: float | None = dataclasses.field(
-        default=None,
-        metadata={"help": "None: SFT's default for the model (1e-3 full fine-tuning of tiny)"},
-    )
-    sft_lora: bool | None = dataclasses.field(
-        default=None,
-        metadata={"help": "SFT with a LoRA adapter (True) or all weights (False); None: SFT's default"},
-    )
-    sft_args: Sequence[str] = dataclasses.field(
-        default=(),
-        metadata={"help": "more SFTConfig fields as KEY=VALUE (JSON values), e.g. max_length=512"},
-    )
-    ppo_iterations: int = dataclasses.field(default=20, metadata={"help": "PPO iterations"})
-    ppo_episodes_per_iteration: int = dataclasses.field(
-        default=16,
-        metadata={"help": "PPO episodes per env id per iteration"},
-    )
-    ppo_learning_rate: float = dataclasses.field(
-        default=1e-4,
-        metadata={"help": "PPO learning rate of the adapter"},
-    )
-    ppo_kl_coef: float = dataclasses.field(
-        default=0.05,
-        metadata={"help": "PPO weight of KL(policy || SFT policy)"},
-    )
-    ppo_mode: str = dataclasses.field(
-        default="score",
-        metadata={"help": 'PPO action mode: "score" (admissible actions) or "generate"'},
-    )
-    ppo_args: Sequence[str] = dataclasses.field(
-        default=(),
-        metadata={"help": "more PPOConfig fields as KEY=VALUE (JSON values), e.g. update_epochs=2"},
-    )
-    eval_episodes: int = dataclasses.field(
-        default=20,
-        metadata={"help": "greedy episodes per env id and split comparing SFT with SFT -> PPO (0: no "
-                          "evaluation)"},
-    )
-    eval_splits: Sequence[str] = dataclasses.field(
-        default=("valid",),
-        metadata={"help": "splits of that evaluation"},
-    )
-    num_envs: int = dataclasses.field(
-        default=8,
-        metadata={"help": "envs played side by side in collection, PPO and evaluation"},
-    )
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every stage"})
-    report_to: Sequence[str] = dataclasses.field(
-        default=(),
-        metadata={"help": REPORT_TO_HELP + "; passed to both stages, each its own tracker run (sft/, ppo/)"},
-    )
-    resume: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "skip finished stages and continue an interrupted one"},
-    )
+    model: str = option("tiny", "the model SFT starts from (a zoo name, checkpoint, directory or hub id)")
+    env_ids: Sequence[str] = option(
+        ("sparring/Household-v0", "sparring/Navigation-v0"),
+        "envs of every stage")
+    difficulty: str = option("easy", "difficulty preset of the envs")
+    output_dir: str = option("runs/sft-ppo", "one subfolder per stage goes here")
+    expert_episodes: int = option(100, "oracle episodes per env id (train split, seeds 0..n-1)")
+    sft_epochs: float = option(3.0, "SFT passes over the expert steps")
+    sft_batch_size: int = option(8, "SFT examples per step")
+    sft_learning_rate: float | None = option(None, "None: SFT's default for the model (1e-3 full fine-tuning"
+                                                   " of tiny)")
+    sft_lora: bool | None = option(None, "SFT with a LoRA adapter (True) or all weights (False); None: SFT's"
+                                         " default")
+    sft_args: Sequence[str] = option((), "more SFTConfig fields as KEY=VALUE (JSON values), e.g. "
+                                         "max_length=512")
+    ppo_iterations: int = option(20, "PPO iterations")
+    ppo_episodes_per_iteration: int = option(16, "PPO episodes per env id per iteration")
+    ppo_learning_rate: float = option(1e-4, "PPO learning rate of the adapter")
+    ppo_kl_coef: float = option(0.05, "PPO weight of KL(policy || SFT policy)")
+    ppo_mode: str = option("score", 'PPO action mode: "score" (admissible actions) or "generate"')
+    ppo_args: Sequence[str] = option((), "more PPOConfig fields as KEY=VALUE (JSON values), e.g. "
+                                         "update_epochs=2")
+    eval_episodes: int = option(20, "greedy episodes per env id and split comparing SFT with SFT -> PPO (0: "
+                                    "no evaluation)")
+    eval_splits: Sequence[str] = option(("valid",), "splits of that evaluation")
+    num_envs: int = option(8, "envs played side by side in collection, PPO and evaluation")
+    seed: int = option(0, "seed of every stage")
+    report_to: Sequence[str] = report_to_option("passed to both stages, each its own tracker run (sft/, ppo/)")
+    resume: bool = option(False, "skip finished stages and continue an interrupted one")
 
     def __post_init__(self) -> None:
-        self.report_to = check_report_to(self.report_to)
+        check_common(self)
         from sparring.envs.splits import SPLITS
         from sparring.trainers.ppo import PPOConfig
         from sparring.trainers.sft import SFTConfig
 
-        if isinstance(self.env_ids, str):
-            self.env_ids = (self.env_ids,)
-        self.env_ids = tuple(self.env_ids)
-        for name in ("sft_args", "ppo_args", "eval_splits"):
-            if isinstance(getattr(self, name), str):
-                setattr(self, name, (getattr(self, name),))
-            setattr(self, name, tuple(getattr(self, name)))
-        for name in ("expert_episodes", "sft_batch_size", "num_envs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.eval_episodes, int) or self.eval_episodes < 0:
-            raise ConfigError(f"eval_episodes must be an integer >= 0 (0: no evaluation), got {self.eval_episodes!r}")
-        if not isinstance(self.sft_epochs, (int, float)) or not math.isfinite(self.sft_epochs) or self.sft_epochs <= 0:
-            raise ConfigError(f"sft_epochs must be a number > 0, got {self.sft_epochs!r}")
+        as_tuple(self, "env_ids", "sft_args", "ppo_args", "eval_splits")
+        check_integers(self, 1, "expert_episodes", "sft_batch_size", "num_envs")
+        check_integers(self, 0, "eval_episodes")  # 0: no evaluation
+        check_numbers(self, 0.0, "sft_epochs", open_low=True)
         for split in self.eval_splits:
             if split not in SPLITS:
                 raise ConfigError(f"eval_splits must be among {SPLITS}, got {split!r}")
@@ -155,5 +106,4 @@ class SFTPPOConfig:
                          seed=self.seed, resume=self.resume, **settings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return config_dict(self)

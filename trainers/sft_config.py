@@ -5,117 +5,64 @@ option, each with its help in the field's metadata, from which the command line 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from sparring.errors import ConfigError
-from sparring.trainers.metrics import REPORT_TO_HELP, check_report_to
+from sparring.trainers.config_base import (
+    check_files,
+    check_hf_trainer_fields,
+    hf_trainer_option,
+    lora_alpha_option,
+    lora_r_option,
+    model_option,
+    option,
+    output_dir_option,
+    report_to_option,
+)
 
 
 @dataclasses.dataclass
 class SFTConfig:
     """Configuration of :func:`~sparring.trainers.sft.train_sft`."""
 
-    data: Sequence[str] = dataclasses.field(
-        default=(),
-        metadata={"help": "trajectory files (JSON Lines) to learn from"},
-    )
-    model: str = dataclasses.field(
-        default="tiny",
-        metadata={"help": "zoo name, model directory, sparring checkpoint or hub id to start from"},
-    )
-    output_dir: str = dataclasses.field(
-        default="runs/sft",
-        metadata={"help": "where checkpoints, logs and the final policy go"},
-    )
-    lora: bool | None = dataclasses.field(
-        default=None,
-        metadata={"help": "LoRA adapter (True) or full fine-tuning (False); None: full for tiny, else LoRA"},
-    )
-    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank"})
-    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling numerator"})
-    lora_dropout: float = dataclasses.field(
-        default=0.0,
-        metadata={"help": "dropout on the LoRA path (its masks cost ~15% of a CPU step)"},
-    )
-    learning_rate: float | None = dataclasses.field(
-        default=None,
-        metadata={"help": "None: 2e-4 with LoRA, 1e-3 full fine-tuning of tiny, else 2e-5"},
-    )
-    epochs: float = dataclasses.field(default=3.0, metadata={"help": "passes over the data"})
-    batch_size: int = dataclasses.field(default=8, metadata={"help": "examples per device per step"})
-    gradient_accumulation_steps: int = dataclasses.field(
-        default=1,
-        metadata={"help": "steps whose gradients are summed before an update"},
-    )
-    max_length: int = dataclasses.field(
-        default=1024,
-        metadata={"help": "longest example in tokens (longer prompts are cut from the left)"},
-    )
-    gradient_checkpointing: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "recompute activations in the backward pass: less memory for a large model, slower "
-                          "(off for tiny on CPU)"},
-    )
-    warmup_ratio: float = dataclasses.field(
-        default=0.03,
-        metadata={"help": "share of steps with a rising learning rate"},
-    )
-    general_data: str | None = dataclasses.field(
-        default=None,
-        metadata={"help": 'JSON Lines of {"messages": [...]} general instruction data to mix in'},
-    )
-    general_ratio: float = dataclasses.field(
-        default=0.0,
-        metadata={"help": "general examples per trajectory example (0.2 = one in six of the mix)"},
-    )
-    seed: int = dataclasses.field(
-        default=0,
-        metadata={"help": "seed of data order, initialisation and dropout"},
-    )
-    logging_steps: int = dataclasses.field(default=10, metadata={"help": "steps between log records"})
-    save_total_limit: int = dataclasses.field(
-        default=2,
-        metadata={"help": "Hugging Face checkpoints kept for resuming"},
-    )
-    resume: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "continue from the last checkpoint in output_dir/checkpoints"},
-    )
-    tensorboard: bool = dataclasses.field(
-        default=True,
-        metadata={"help": "also write TensorBoard events into output_dir/tensorboard (as does 'tensorboard' in "
-                          "report_to)"},
-    )
-    report_to: Sequence[str] = dataclasses.field(default=(), metadata={"help": REPORT_TO_HELP})
-    progress: bool = dataclasses.field(
-        default=True,
-        metadata={"help": "Hugging Face's progress bar over the steps, with each log record as a line"},
-    )
-    device: str | None = dataclasses.field(
-        default=None,
-        metadata={"help": "torch device; None lets the Trainer choose"},
-    )
-    bf16: bool | None = dataclasses.field(
-        default=None,
-        metadata={"help": "bf16 mixed precision (None: on a GPU that supports it; True also on a CPU with "
-                          "native bf16)"},
-    )
+    data: Sequence[str] = option((), "trajectory files (JSON Lines) to learn from")
+    model: str = model_option("zoo name, model directory, sparring checkpoint or hub id to start from")
+    output_dir: str = output_dir_option("runs/sft")
+    lora: bool | None = option(None, "LoRA adapter (True) or full fine-tuning (False); None: full for tiny, "
+                                     "else LoRA")
+    lora_r: int = lora_r_option()
+    lora_alpha: int = lora_alpha_option()
+    lora_dropout: float = option(0.0, "dropout on the LoRA path (its masks cost ~15% of a CPU step)")
+    learning_rate: float | None = option(None, "None: 2e-4 with LoRA, 1e-3 full fine-tuning of tiny, else "
+                                               "2e-5")
+    epochs: float = option(3.0, "passes over the data")
+    batch_size: int = option(8, "examples per device per step")
+    gradient_accumulation_steps: int = hf_trainer_option("gradient_accumulation_steps")
+    max_length: int = option(1024, "longest example in tokens (longer prompts are cut from the left)")
+    gradient_checkpointing: bool = hf_trainer_option("gradient_checkpointing")
+    warmup_ratio: float = option(0.03, "share of steps with a rising learning rate")
+    general_data: str | None = option(None, "JSON Lines of {\"messages\": [...]} general instruction data to "
+                                            "mix in")
+    general_ratio: float = option(0.0, "general examples per trajectory example (0.2 = one in six of the "
+                                       "mix)")
+    seed: int = option(0, "seed of data order, initialisation and dropout")
+    logging_steps: int = option(10, "steps between log records")
+    save_total_limit: int = hf_trainer_option("save_total_limit")
+    resume: bool = hf_trainer_option("resume")
+    tensorboard: bool = hf_trainer_option("tensorboard")
+    report_to: Sequence[str] = report_to_option()
+    progress: bool = hf_trainer_option("progress")
+    device: str | None = hf_trainer_option("device")
+    bf16: bool | None = hf_trainer_option("bf16")
 
     def __post_init__(self) -> None:
-        self.report_to = check_report_to(self.report_to)
-        if isinstance(self.data, str):
+        if isinstance(self.data, (str, os.PathLike)):
             self.data = [self.data]
         if not self.data:
             raise ConfigError("SFT needs trajectory files; pass data=['trajectories.jsonl'] (from `sparring collect`)")
-        for path in self.data:
-            if not Path(path).is_file():
-                raise ConfigError(f"trajectory file {path!r} does not exist; create it with `sparring collect`")
-        if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError(
-                f"expected epochs > 0, batch_size >= 1, gradient_accumulation_steps >= 1; got {self.epochs}, "
-                f"{self.batch_size}, {self.gradient_accumulation_steps}"
-            )
+        check_files(self.data, "trajectory file", "create it with `sparring collect`")
+        check_hf_trainer_fields(self)
         if not 0.0 <= self.general_ratio <= 10.0:
             raise ConfigError(f"general_ratio must be between 0 and 10, got {self.general_ratio}")
         if self.general_ratio > 0 and not self.general_data:
@@ -124,5 +71,3 @@ class SFTConfig:
             self.lora = self.model != "tiny"
         if self.learning_rate is None:
             self.learning_rate = 2e-4 if self.lora else (1e-3 if self.model == "tiny" else 2e-5)
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
