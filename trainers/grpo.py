@@ -69,27 +69,27 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.errors import ConfigError, TrainingDivergedError
-from sparring.fileio import json_safe, write_json_atomic
+from sparring.fileio import json_safe
 from sparring.trainers import distributed
 from sparring.trainers.grpo_config import ESTIMATORS, TURN_CREDITS, GRPOConfig
-from sparring.trainers.metrics import write_curves
 from sparring.trainers.ppo import (
     Decision,
+    _checkpoint_iteration,
     _checkpoints,
     _diverged_message,
     _evaluate,
+    _finish_run,
     _forward,
+    _iteration_done,
     _length,
     _load_checkpoint,
     _restore_trainer_state,
-    _save_checkpoint,
     _short,
     _start_policy,
     hash_seed,
@@ -439,28 +439,20 @@ def train_grpo(config: GRPOConfig, *,
             # 6. checkpoint, then the log (a resumed run drops the records after its checkpoint)
             if (iteration + 1) % config.save_every == 0 or last_iteration:
                 if main:
-                    target = output_dir / "checkpoints" / f"iter-{iteration + 1:06d}"
-                    _save_checkpoint(target, policy, optimizer, {
+                    last_good = _checkpoint_iteration(output_dir, policy, optimizer, {
                         "trainer": "grpo", "iteration": iteration + 1, "env_steps": env_steps,
                         "episodes": episodes_done, "history": history, "evaluations": evaluations,
                         "training_seconds": training_wall, "training_cpu_seconds": training_cpu,
-                        "config": config.to_dict()})
-                    for stale in _checkpoints(output_dir)[:-config.keep_checkpoints]:
-                        shutil.rmtree(stale, ignore_errors=True)
-                    last_good = str(target)
+                        "config": config.to_dict()}, config.keep_checkpoints)
                 distributed.barrier()
             if main:
                 emit(record)
             logger.info("iteration %d: return %.3f, success %.3f, %.0f%% zero-std groups, KL %.4f, entropy %.3f, "
                         "%.1f env steps/s", iteration + 1, record["return"], record["success"],
                         100 * record["zero_std_groups"], kl_ref, record["entropy"], record["env_steps_per_second"])
-            bar.update(1)
-            bar.set_postfix(success=f"{record['success']:.2f}", ret=f"{record['return']:.2f}", kl=f"{kl_ref:.3f}")
-            if on_iteration is not None:
-                on_iteration(record, policy)
-            if last_iteration and iteration + 1 < config.iterations:
-                logger.info("stopping after iteration %d: the time budget is spent (%.1f min wall, %.1f min CPU)",
-                            iteration + 1, training_wall / 60, training_cpu / 60)
+            if _iteration_done(record, policy, bar, kl_ref, on_iteration,
+                               out_of_budget=last_iteration and iteration + 1 < config.iterations,
+                               training_wall=training_wall, training_cpu=training_cpu):
                 break
     finally:
         bar.close()
@@ -475,12 +467,7 @@ def train_grpo(config: GRPOConfig, *,
         kl_diverging_iterations=[r["iteration"] for r in history if r.get("kl_diverging")],
         evaluations=evaluations, history=history,
     )
-    if main:
-        policy.save(final)
-        write_json_atomic(output_dir / "summary.json", {**report.to_dict(), "config": config.to_dict(),
-                                                         "seconds": time.perf_counter() - started})
-        write_curves(output_dir)
-    distributed.barrier()
+    _finish_run(policy, output_dir, report, config, started, main)
     return report
 
 

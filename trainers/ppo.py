@@ -538,6 +538,43 @@ def _save_checkpoint(target: Path, policy: AgentModel, optimizer: Any, state: di
                     tensors={**optimizer_tensors, **rng_tensors}, tensors_file=STATE_TENSORS)
 
 
+def _checkpoint_iteration(output_dir: Path, policy: AgentModel, optimizer: Any, state: dict[str, Any],
+                          keep: int) -> str:
+    """Writes the checkpoint of the iteration ``state`` ends (``checkpoints/iter-NNNNNN``), deletes all
+    but the newest ``keep``, and returns its path (an on-policy trainer's step 6, main process)."""
+    target = output_dir / "checkpoints" / f"iter-{state['iteration']:06d}"
+    _save_checkpoint(target, policy, optimizer, state)
+    for stale in _checkpoints(output_dir)[:-keep]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return str(target)
+
+
+def _iteration_done(record: dict[str, Any], policy: AgentModel, bar: Any, kl_ref: float,
+                    on_iteration: Callable[[dict[str, Any], AgentModel], None] | None, *, out_of_budget: bool,
+                    training_wall: float, training_cpu: float) -> bool:
+    """The end of an on-policy iteration after its log line: the progress bar, the caller's
+    ``on_iteration``; True when the time budget stops the run here."""
+    bar.update(1)
+    bar.set_postfix(success=f"{record['success']:.2f}", ret=f"{record['return']:.2f}", kl=f"{kl_ref:.3f}")
+    if on_iteration is not None:
+        on_iteration(record, policy)
+    if out_of_budget:
+        logger.info("stopping after iteration %d: the time budget is spent (%.1f min wall, %.1f min CPU)",
+                    record["iteration"], training_wall / 60, training_cpu / 60)
+    return out_of_budget
+
+
+def _finish_run(policy: AgentModel, output_dir: Path, report: Any, config: Any, started: float, main: bool) -> None:
+    """Publishes an on-policy run: final/ (the policy), summary.json (the report, the config and the
+    seconds) and curves.png, then waits for every process."""
+    if main:
+        policy.save(output_dir / "final")
+        write_json_atomic(output_dir / "summary.json", {**report.to_dict(), "config": config.to_dict(),
+                                                         "seconds": time.perf_counter() - started})
+        write_curves(output_dir)
+    distributed.barrier()
+
+
 def _load_checkpoint(path: Path, config: PPOConfig, device: Any, *, trainer: str = "ppo",
                      resume_fields: Sequence[str] = _RESUME_FIELDS,
                      needs_reference: bool | None = None) -> tuple[AgentModel, Any, dict[str, Any]]:
@@ -965,28 +1002,20 @@ def train_ppo(config: PPOConfig, *,
             # 6. checkpoint, then the log (a resumed run drops the records after its checkpoint)
             if (iteration + 1) % config.save_every == 0 or last_iteration:
                 if main:
-                    target = output_dir / "checkpoints" / f"iter-{iteration + 1:06d}"
-                    _save_checkpoint(target, policy, optimizer, {
+                    last_good = _checkpoint_iteration(output_dir, policy, optimizer, {
                         "iteration": iteration + 1, "env_steps": env_steps, "episodes": episodes_done,
                         "kl_coef": kl_coef, "history": history, "evaluations": evaluations,
                         "training_seconds": training_wall, "training_cpu_seconds": training_cpu,
-                        "config": config.to_dict()})
-                    for stale in _checkpoints(output_dir)[:-config.keep_checkpoints]:
-                        shutil.rmtree(stale, ignore_errors=True)
-                    last_good = str(target)
+                        "config": config.to_dict()}, config.keep_checkpoints)
                 distributed.barrier()
             if main:
                 emit(record)
             logger.info("iteration %d: return %.3f, success %.3f, %.1f turns/episode, KL %.4f, entropy %.3f, "
                         "%.1f env steps/s", iteration + 1, record["return"], record["success"],
                         record["episode_length"], kl_ref, record["entropy"], record["env_steps_per_second"])
-            bar.update(1)
-            bar.set_postfix(success=f"{record['success']:.2f}", ret=f"{record['return']:.2f}", kl=f"{kl_ref:.3f}")
-            if on_iteration is not None:
-                on_iteration(record, policy)
-            if last_iteration and iteration + 1 < config.iterations:
-                logger.info("stopping after iteration %d: the time budget is spent (%.1f min wall, %.1f min CPU)",
-                            iteration + 1, training_wall / 60, training_cpu / 60)
+            if _iteration_done(record, policy, bar, kl_ref, on_iteration,
+                               out_of_budget=last_iteration and iteration + 1 < config.iterations,
+                               training_wall=training_wall, training_cpu=training_cpu):
                 break
     finally:
         bar.close()
@@ -1002,12 +1031,7 @@ def train_ppo(config: PPOConfig, *,
         early_stopped_iterations=[r["iteration"] for r in history if r.get("early_stopped_epoch")],
         evaluations=evaluations, history=history,
     )
-    if main:
-        policy.save(final)
-        write_json_atomic(output_dir / "summary.json", {**report.to_dict(), "config": config.to_dict(),
-                                                         "seconds": time.perf_counter() - started})
-        write_curves(output_dir)
-    distributed.barrier()
+    _finish_run(policy, output_dir, report, config, started, main)
     return report
 
 
