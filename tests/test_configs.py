@@ -50,3 +50,20 @@ def test_command_line_help_comes_from_the_metadata(module, name, command):
     for f in dataclasses.fields(cls):
         assert helps[f.name].startswith(f.metadata["help"].replace("%", "%%")), f.name
     parser.format_help()  # a '%' in a help must not break --help
+
+
+def test_shared_checks_refuse_bad_values_with_the_field_named():
+    from sparring.errors import ConfigError
+    from sparring.trainers.dpo import DPOConfig
+    from sparring.trainers.grpo import GRPOConfig
+    from sparring.trainers.ppo import PPOConfig
+
+    with pytest.raises(ConfigError, match="learning_rate must be a number > 0.0"):
+        DPOConfig(learning_rate=None)  # SFT's None means "the default for the model"; DPO has no such default
+    with pytest.raises(ConfigError, match="lora must be True or False"):
+        PPOConfig(lora="yes")
+    with pytest.raises(ConfigError, match="minibatch_size must be an integer >= 1"):
+        GRPOConfig(minibatch_size=0)
+    # PPO and GRPO share their fields through OnPolicyConfig, each with its own defaults
+    assert PPOConfig().output_dir == "runs/ppo" and GRPOConfig().output_dir == "runs/grpo"
+    assert (PPOConfig().update_epochs, GRPOConfig().update_epochs) == (4, 1)

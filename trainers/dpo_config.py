@@ -53,4 +53,4 @@ class DPOConfig:
             self.pairs = [self.pairs]
         check_files(self.pairs, "pairs file", "make one with `sparring filter --pairs`")
         check_hf_trainer_fields(self)
-        check_numbers(self, 0.0, "beta", open_low=True)
+        check_numbers(self, 0.0, "beta", "learning_rate", open_low=True)  # no None default here, unlike SFT
